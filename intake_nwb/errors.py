@@ -1,0 +1,104 @@
+"""Exceptions raised by intake_nwb.
+
+Every error that concerns a file names it (``source``) and, where it applies, the path inside it
+(``path``), so a failure in a batch of hundreds of files says which one and where.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+
+class IntakeNWBError(Exception):
+    """Base class of all intake_nwb errors.
+
+    Parameters
+    ----------
+    message:
+        What went wrong.
+    source:
+        The file (path or URL) the error concerns, if any.
+    path:
+        The path inside the file (``/units/spike_times``), if any.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, path: str | None = None):
+        self.source = source
+        self.path = path
+        where = ""
+        if source is not None:
+            where = f"{source}"
+            if path is not None:
+                where += f" [{path}]"
+            where += ": "
+        elif path is not None:
+            where = f"[{path}]: "
+        super().__init__(where + message)
+        self.message = message
+
+
+class SourceNotFoundError(IntakeNWBError, FileNotFoundError):
+    """The source path or URL does not exist (or a glob matched nothing)."""
+
+
+class NotNWBError(IntakeNWBError):
+    """The file is not an NWB file: not HDF5/Zarr, truncated, or lacking ``nwb_version``."""
+
+
+class TranslationError(IntakeNWBError):
+    """An HDF5 object could not be represented as a reference, and strict mode was asked for."""
+
+
+class StaleReferenceError(IntakeNWBError):
+    """A reference file describes a different version of its source (size/ETag/mtime changed)."""
+
+
+class TableNotFoundError(IntakeNWBError, KeyError):
+    """The requested table path is not a DynamicTable in the file."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return Exception.__str__(self)
+
+
+class TimeSeriesNotFoundError(IntakeNWBError, KeyError):
+    """The requested TimeSeries path does not exist in the file."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class SchemaConflictError(IntakeNWBError, TypeError):
+    """Columns of the same name have types with no common supertype across files."""
+
+
+class PinMismatchError(IntakeNWBError):
+    """A DANDI asset no longer matches the size/etag pinned in its catalog."""
+
+
+class BatchError(IntakeNWBError):
+    """Several files of a batch failed; ``failures`` maps each source to its exception."""
+
+    def __init__(self, message: str, failures: dict[str, BaseException]):
+        self.failures = failures
+        lines = [message] + [f"  {src}: {exc}" for src, exc in failures.items()]
+        super().__init__("\n".join(lines))
+
+
+Errors = Literal["raise", "warn", "ignore"]
+
+
+def report_failures(failures: dict[str, BaseException], errors: Errors, what: str) -> None:
+    """Apply the ``errors=`` policy to a batch's per-source failures.
+
+    ``"raise"``: one failure re-raises it, several raise :class:`BatchError`; ``"warn"``: one
+    warning lists them all; ``"ignore"``: nothing.
+    """
+    if not failures:
+        return
+    if errors == "raise":
+        if len(failures) == 1:
+            raise next(iter(failures.values()))
+        raise BatchError(f"{len(failures)} files {what}", failures)
+    if errors == "warn":
+        warnings.warn(str(BatchError(f"{len(failures)} files {what}", failures)), stacklevel=3)

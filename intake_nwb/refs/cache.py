@@ -1,0 +1,109 @@
+"""Reference files on disk: naming, atomic writing (JSON or parquet), metadata and staleness.
+
+A reference file records, beside kerchunk's ``version``/``templates``/``refs``, an
+``intake_nwb`` block: the source URL, its identity (size, ETag/version id, mtime), the
+intake_nwb version, the reference layout version and whatever could not be translated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from ..errors import IntakeNWBError
+
+LAYOUT_VERSION = 1
+META_KEY = "intake_nwb"
+PARQUET_MIN_CHUNKS = 100_000  # above this many chunk references, write kerchunk's parquet layout
+
+
+def default_refs_dir() -> Path:
+    """The per-user cache of reference files (``$INTAKE_NWB_REFS_DIR`` overrides it)."""
+    env = os.environ.get("INTAKE_NWB_REFS_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("intake-nwb")) / "refs"
+
+
+def ref_name(url: str) -> str:
+    """A readable, collision-free file name for the references of ``url``."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", url.rstrip("/").rsplit("/", 1)[-1])[:80]
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return f"{stem}.{digest}.json"
+
+
+def ref_path(url: str, refs_dir: str | os.PathLike[str] | None) -> Path:
+    return Path(refs_dir or default_refs_dir()) / ref_name(url)
+
+
+def parquet_path(path: Path) -> Path:
+    return path.with_suffix(".parq")
+
+
+def existing(path: Path) -> Path | None:
+    """The JSON or parquet reference set stored for ``path``, whichever exists."""
+    for p in (path, parquet_path(path)):
+        if p.exists():
+            return p
+    return None
+
+
+def write(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write atomically; kerchunk's parquet layout when there are very many chunks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if refset.get("n_chunks", 0) >= PARQUET_MIN_CHUNKS:
+        return _write_parquet(parquet_path(path), refset, meta)
+    doc = {"version": 1, META_KEY: meta, "templates": refset["templates"], "refs": refset["refs"]}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    stale_parquet = parquet_path(path)
+    if stale_parquet.exists():
+        shutil.rmtree(stale_parquet, ignore_errors=True)
+    return path
+
+
+def _write_parquet(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
+    from kerchunk.df import refs_to_dataframe
+
+    url = refset["templates"]["u"]
+    refs = {k: ([url, *v[1:]] if isinstance(v, list) else v) for k, v in refset["refs"].items()}
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-", suffix=".parq"))
+    try:
+        refs_to_dataframe({"version": 1, "refs": refs}, str(tmp))
+        zmeta_file = tmp / ".zmetadata"
+        zmeta = json.loads(zmeta_file.read_text())
+        zmeta[META_KEY] = meta
+        zmeta_file.write_text(json.dumps(zmeta))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    json_twin = path.with_suffix(".json")
+    json_twin.unlink(missing_ok=True)
+    return path
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``intake_nwb`` block of a reference file (JSON file or parquet directory)."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return json.loads((p / ".zmetadata").read_text()).get(META_KEY, {})
+        with open(p) as f:
+            return json.load(f).get(META_KEY, {})
+    except (OSError, ValueError) as exc:
+        raise IntakeNWBError(f"unreadable reference file ({exc})", source=str(p)) from exc

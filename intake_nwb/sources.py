@@ -1,0 +1,217 @@
+"""Layer 1: sources. A path or URL (plus storage options) becomes a :class:`Source`.
+
+A ``Source`` knows its fsspec filesystem, whether it is an HDF5 file, a Zarr NWB store or an
+already made reference file, and its identity (size, ETag/version id, mtime) so that reference
+files and catalogs can tell when the bytes behind a URL have changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import fsspec
+from fsspec.core import split_protocol
+
+from .errors import SourceNotFoundError
+
+SourceLike = "str | os.PathLike[str] | Source"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# HDF5 allows a user block before the superblock, at 0, 512, 1024, 2048, ...
+_SUPERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096)
+_GLOB_CHARS = set("*?[")
+# adlfs registers "az" and "abfs"; "gcs" and "gs" are the same filesystem.
+_PROTOCOL_ALIASES = {"abfss": "abfs", "gcs": "gs", "https": "https", "http": "http"}
+
+
+def _protocol(url: str) -> str:
+    proto, _ = split_protocol(url)
+    return _PROTOCOL_ALIASES.get(proto or "file", proto or "file")
+
+
+def _options_for(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Storage options apply to every protocol unless keyed by protocol (``{"s3": {...}}``)."""
+    if not storage_options:
+        return {}
+    proto = _protocol(url)
+    opts = dict(storage_options)
+    keyed = {k: v for k, v in opts.items() if isinstance(v, Mapping) and k in _KNOWN_PROTOCOLS}
+    if keyed:
+        return dict(keyed.get(proto, {}))
+    return opts
+
+
+_KNOWN_PROTOCOLS = {"s3", "gs", "gcs", "az", "abfs", "http", "https", "file", "memory"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One NWB file (HDF5 or Zarr store) or reference file, with the options to reach it.
+
+    Examples
+    --------
+    >>> src = Source.from_url("s3://bucket/session.nwb", {"anon": True})  # doctest: +SKIP
+    >>> src.protocol
+    's3'
+    """
+
+    url: str
+    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def from_url(cls, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+                 ) -> Source:
+        url = os.fspath(url)
+        if _protocol(url) == "file":
+            url = os.path.abspath(os.path.expanduser(split_protocol(url)[1]))
+        return cls(url, _options_for(url, storage_options))
+
+    @property
+    def protocol(self) -> str:
+        return _protocol(self.url)
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    @cached_property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return fsspec.filesystem(self.protocol, **self.storage_options)
+
+    @property
+    def fs_path(self) -> str:
+        """The path as the filesystem expects it (no protocol for most, full URL for http)."""
+        return self.fs._strip_protocol(self.url)
+
+    @property
+    def name(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    def info(self) -> dict[str, Any]:
+        try:
+            return self.fs.info(self.fs_path)
+        except FileNotFoundError:
+            raise SourceNotFoundError("no such file or URL", source=self.url) from None
+        except OSError as exc:  # http 404 -> FileNotFoundError; others name the source too
+            raise SourceNotFoundError(f"cannot reach it ({exc})", source=self.url) from exc
+
+    def identity(self) -> dict[str, Any]:
+        """Size, ETag/version id and mtime: what staleness checks compare.
+
+        For a Zarr store (a directory) the identity is that of its root metadata.
+        """
+        info = self.info()
+        if info.get("type") == "directory":
+            for meta in (".zmetadata", ".zattrs", "zarr.json"):
+                try:
+                    info = self.fs.info(self.fs_path.rstrip("/") + "/" + meta)
+                    break
+                except FileNotFoundError:
+                    continue
+        return file_identity(info)
+
+    def kind(self) -> str:
+        """``"hdf5"``, ``"zarr"``, ``"refs"`` (a kerchunk reference file) or ``"unknown"``."""
+        info = self.info()
+        if info.get("type") == "directory":
+            entries = {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.fs_path,
+                                                                            detail=False)}
+            if entries & {".zgroup", ".zattrs", "zarr.json", ".zmetadata"}:
+                return "zarr"
+            if "refs.0.parq" in entries or any(e.endswith(".parq") for e in entries):
+                return "refs"
+            return "unknown"
+        if self.url.endswith((".json", ".json.gz", ".json.zst")):
+            return "refs"
+        head = self.read_head(4096 + 8)
+        if any(head[o:o + 8] == HDF5_SIGNATURE for o in _SUPERBLOCK_OFFSETS):
+            return "hdf5"
+        if head.lstrip()[:1] == b"{":
+            return "refs"
+        return "unknown"
+
+    def read_head(self, n: int) -> bytes:
+        try:
+            with self.fs.open(self.fs_path, "rb", block_size=max(n, 2**16)) as f:
+                return f.read(n)
+        except FileNotFoundError:
+            raise SourceNotFoundError("no such file or URL", source=self.url) from None
+
+    def open(self, *, block_size: int | None = None, cache_type: str = "readahead"):
+        """A binary file object suitable for h5py."""
+        if self.is_local:
+            return open(self.url, "rb")
+        kwargs: dict[str, Any] = {"cache_type": cache_type}
+        if block_size:
+            kwargs["block_size"] = block_size
+        return self.fs.open(self.fs_path, "rb", **kwargs)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def file_identity(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise fsspec ``info()`` dictionaries of every backend to size/etag/version/mtime."""
+    ident: dict[str, Any] = {"size": info.get("size")}
+    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("content_md5")
+    if etag is not None:
+        ident["etag"] = str(etag).strip('"')
+    version = info.get("VersionId") or info.get("version_id") or info.get("generation")
+    if version not in (None, "null"):
+        ident["version_id"] = str(version)
+    mtime = (info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+             or info.get("updated") or info.get("Last-Modified"))
+    if mtime is not None:
+        ident["mtime"] = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
+    return ident
+
+
+def identity_matches(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Strongest common evidence wins: version id, then ETag, then size and mtime."""
+    for key in ("version_id", "etag"):
+        if recorded.get(key) is not None and current.get(key) is not None:
+            return recorded[key] == current[key] and recorded.get("size") == current.get("size")
+    if recorded.get("size") != current.get("size"):
+        return False
+    if recorded.get("mtime") is not None and current.get("mtime") is not None:
+        return str(recorded["mtime"]) == str(current["mtime"])
+    return True
+
+
+def expand(sources: SourceLike | Iterable[SourceLike],
+           storage_options: Mapping[str, Any] | None = None) -> list[Source]:
+    """Turn a path, URL, glob, ``Source`` or list of these into a list of ``Source``.
+
+    Globs are expanded with the source's own filesystem (``s3://bucket/*.nwb`` works). A glob
+    that matches nothing raises :class:`SourceNotFoundError`; so does an empty list.
+    """
+    if isinstance(sources, (str, os.PathLike, Source)):
+        sources = [sources]
+    out: list[Source] = []
+    for item in sources:
+        if isinstance(item, Source):
+            out.append(item)
+            continue
+        url = os.fspath(item)
+        if any(c in _GLOB_CHARS for c in split_protocol(url)[1]):
+            out.extend(_glob(url, storage_options))
+        else:
+            out.append(Source.from_url(url, storage_options))
+    if not out:
+        raise SourceNotFoundError("no sources given")
+    seen: set[str] = set()
+    return [s for s in out if not (s.url in seen or seen.add(s.url))]
+
+
+def _glob(pattern: str, storage_options: Mapping[str, Any] | None) -> list[Source]:
+    probe = Source.from_url(pattern, storage_options)
+    fs = probe.fs
+    matches = sorted(fs.glob(probe.fs_path))
+    if not matches:
+        raise SourceNotFoundError("glob matched no files", source=pattern)
+    proto = probe.protocol
+    urls = [m if proto == "file" or "://" in m else fs.unstrip_protocol(m) for m in matches]
+    return [Source(u, dict(probe.storage_options)) for u in urls]
