@@ -19,6 +19,8 @@ A virtual store made from an HDF5 file *is* an NWB Zarr file:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -102,6 +104,32 @@ class JSONObject(VariableLengthBytes):
         return data
 
 
+@dataclass(frozen=True, kw_only=True)
+class PickleObject(JSONObject):
+    """Zarr v2 ``|O`` arrays encoded with numcodecs' Pickle codec (hdmf-zarr's default).
+
+    Declaring the type lets such stores open; decoding still goes through numcodecs, which
+    refuses unless ``numcodecs.pickles.ALLOW_UNSAFE_PICKLE_DECODE`` is set: unpickling runs code,
+    so only trusted data may opt in (see :func:`allow_pickle`).
+    """
+
+    _zarr_v3_name: ClassVar[Literal["intake_nwb.pickle_object"]] = "intake_nwb.pickle_object"  # type: ignore[assignment]
+    object_codec_id: ClassVar[Literal["pickle"]] = "pickle"  # type: ignore[assignment]
+
+
+@contextmanager
+def allow_pickle(allowed: bool = True) -> Iterator[None]:
+    """Temporarily allow numcodecs to decode Pickle-encoded arrays (trusted data only)."""
+    import numcodecs.pickles
+
+    before = numcodecs.pickles.ALLOW_UNSAFE_PICKLE_DECODE
+    numcodecs.pickles.ALLOW_UNSAFE_PICKLE_DECODE = allowed or before
+    try:
+        yield
+    finally:
+        numcodecs.pickles.ALLOW_UNSAFE_PICKLE_DECODE = before
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
@@ -113,14 +141,15 @@ def _json_default(obj: Any) -> Any:
 
 
 def register_zarr_dtypes() -> None:
-    """Register :class:`JSONObject` with zarr (idempotent).
+    """Register :class:`JSONObject` and :class:`PickleObject` with zarr (idempotent).
 
     zarr 3.1 collects ``zarr.data_type`` entry points but never loads them when matching JSON
     metadata, so we register on import as well.
     """
     from zarr.core.dtype import data_type_registry
 
-    data_type_registry.register(JSONObject._zarr_v3_name, JSONObject)
+    for cls in (JSONObject, PickleObject):
+        data_type_registry.register(cls._zarr_v3_name, cls)
 
 
 register_zarr_dtypes()
