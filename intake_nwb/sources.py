@@ -7,6 +7,7 @@ files and catalogs can tell when the bytes behind a URL have changed.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -119,10 +120,11 @@ class Source:
         if info.get("type") == "directory":
             entries = {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.fs_path,
                                                                             detail=False)}
+            if ".zmetadata" in entries and "record_size" in json.loads(
+                    self.fs.cat_file(self.fs_path.rstrip("/") + "/.zmetadata")):
+                return "refs"  # kerchunk's parquet reference layout
             if entries & {".zgroup", ".zattrs", "zarr.json", ".zmetadata"}:
                 return "zarr"
-            if "refs.0.parq" in entries or any(e.endswith(".parq") for e in entries):
-                return "refs"
             return "unknown"
         if self.url.endswith((".json", ".json.gz", ".json.zst")):
             return "refs"

@@ -215,7 +215,9 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
                              str(refcache.ref_path(src.url, refs_dir)), overwrite=True)
             meta = refcache.read_meta(path)
     remote_protocol, remote_options = _remote(src, cache, cache_dir)
-    fo: Any = path if Path(path).is_dir() else load_refs(path)
+    if not src.is_local:  # zarr drives the reference filesystem from its own event loop
+        remote_options = {**remote_options, "asynchronous": True, "skip_instance_cache": True}
+    fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else load_refs(path)
     fs = fsspec.filesystem(
         "reference", fo=fo, remote_protocol=remote_protocol, remote_options=remote_options,
         template_overrides={"u": src.url}, max_gap=MAX_GAP, asynchronous=True,

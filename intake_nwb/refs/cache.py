@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import platformdirs
 
 from ..errors import IntakeNWBError
@@ -23,6 +24,7 @@ from ..errors import IntakeNWBError
 LAYOUT_VERSION = 1
 META_KEY = "intake_nwb"
 PARQUET_MIN_CHUNKS = 100_000  # above this many chunk references, write kerchunk's parquet layout
+PARQUET_RECORD_SIZE = 100_000
 
 
 def default_refs_dir() -> Path:
@@ -75,13 +77,19 @@ def write(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
 
 
 def _write_parquet(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
-    from kerchunk.df import refs_to_dataframe
+    from fsspec.implementations.reference import LazyReferenceMapper
 
     url = refset["templates"]["u"]
-    refs = {k: ([url, *v[1:]] if isinstance(v, list) else v) for k, v in refset["refs"].items()}
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-", suffix=".parq"))
     try:
-        refs_to_dataframe({"version": 1, "refs": refs}, str(tmp))
+        out = LazyReferenceMapper.create(str(tmp), fs=fsspec.filesystem("file"),
+                                         record_size=PARQUET_RECORD_SIZE, engine="pyarrow")
+        for key in sorted(refset["refs"]):
+            if key == ".zmetadata":  # the parquet layout keeps its own consolidated metadata
+                continue
+            value = refset["refs"][key]
+            out[key] = [url, *value[1:]] if isinstance(value, list) else value
+        out.flush()
         zmeta_file = tmp / ".zmetadata"
         zmeta = json.loads(zmeta_file.read_text())
         zmeta[META_KEY] = meta
@@ -92,9 +100,15 @@ def _write_parquet(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    json_twin = path.with_suffix(".json")
-    json_twin.unlink(missing_ok=True)
+    path.with_suffix(".json").unlink(missing_ok=True)
     return path
+
+
+def open_parquet(path: str | os.PathLike[str]) -> Any:
+    """The lazy reference mapping of a parquet reference set, read with pyarrow."""
+    from fsspec.implementations.reference import LazyReferenceMapper
+
+    return LazyReferenceMapper(os.fspath(path), fs=fsspec.filesystem("file"), engine="pyarrow")
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

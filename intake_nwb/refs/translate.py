@@ -226,19 +226,17 @@ def _dumps(obj: Any) -> str:
 def _ref(state: _State, ref: Any) -> dict[str, Any] | None:
     if not ref:
         return None
-    key = (type(ref).__name__, bytes(np.asarray(ref, dtype=h5py.ref_dtype if isinstance(
-        ref, h5py.Reference) else h5py.regionref_dtype).tobytes()))
-    if key in state.ref_cache:
-        return state.ref_cache[key]
     target = state.file[ref]
-    path = state.seen.get(_token(target)) or target.name
-    oid = target.attrs.get("object_id")
-    region = None
+    token = _token(target)
+    cached = state.ref_cache.get(token)  # keyed by the target object, never by the reference
+    if cached is None:
+        oid = target.attrs.get("object_id")
+        cached = cv.make_ref(state.seen.get(token) or target.name,
+                             object_id=_text(oid) if oid is not None else None)
+        state.ref_cache[token] = cached
     if isinstance(ref, h5py.RegionReference):
-        region = _region(ref, target)
-    out = cv.make_ref(path, object_id=_text(oid) if oid is not None else None, region=region)
-    state.ref_cache[key] = out
-    return out
+        return {**cached, cv.REGION: _region(ref, target)}
+    return cached
 
 
 def _region(ref: h5py.RegionReference, target: h5py.Dataset) -> list[list[int]]:
@@ -321,8 +319,15 @@ def _value_kind(dt: np.dtype) -> str:
 
 
 def _zarr_dtype(dt: np.dtype) -> Any:
-    if dt.names:
-        return [list(d) if len(d) == 2 else [d[0], d[1], list(d[2])] for d in dt.descr]
+    if dt.names:  # h5py attaches metadata to field dtypes: zarr wants plain descriptors
+        fields = []
+        for name in dt.names:
+            sub = dt.fields[name][0]
+            if sub.subdtype is not None:
+                fields.append([name, _zarr_dtype(sub.subdtype[0]), list(sub.subdtype[1])])
+            else:
+                fields.append([name, _zarr_dtype(sub)])
+        return fields
     if dt.kind == "O":
         return "|O"
     return dt.str
