@@ -15,11 +15,24 @@ from .errors import (
     TimeSeriesNotFoundError,
     TranslationError,
 )
+from .frames import (
+    LazyNWB,
+    describe,
+    get_df,
+    get_internal_paths,
+    get_metadata_df,
+    get_table_schema,
+    open_nwb,
+    read_nwb,
+    scan_nwb,
+)
 from .refs import default_refs_dir, index
+from .store import open_store
 
 __all__ = [
     "BatchError",
     "IntakeNWBError",
+    "LazyNWB",
     "NotNWBError",
     "SchemaConflictError",
     "SourceNotFoundError",
@@ -29,5 +42,14 @@ __all__ = [
     "TranslationError",
     "__version__",
     "default_refs_dir",
+    "describe",
+    "get_df",
+    "get_internal_paths",
+    "get_metadata_df",
+    "get_table_schema",
     "index",
+    "open_nwb",
+    "open_store",
+    "read_nwb",
+    "scan_nwb",
 ]

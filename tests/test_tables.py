@@ -203,3 +203,17 @@ def test_metadata(data_dir: Path, refs_dir: Path) -> None:
                 row["session_start_time"].tzinfo)
             if f.subject is not None:
                 assert row["subject_id"] == f.subject.subject_id
+
+
+def test_open_nwb_describe_and_internal_paths(data_dir: Path, refs_dir: Path) -> None:
+    path = str(data_dir / "dandi-cli/sub-anm369963_ses-20170228.nwb")
+    nwb = intake_nwb.open_nwb(path, refs_dir=refs_dir)
+    assert nwb.trials.height == 178 and "spike_times" in nwb.units.columns
+    assert nwb.subject.subject_id == "anm369963"
+    assert "/units" in nwb.tables and nwb.timeseries
+    with pytest.raises(AttributeError, match="/intervals/trials"):
+        _ = nwb.epochs
+    text = intake_nwb.describe(path, refs_dir=refs_dir)
+    assert "table /intervals/trials (178 rows" in text
+    paths = intake_nwb.get_internal_paths(path, refs_dir=refs_dir)
+    assert paths["/units"] == "Units" and paths["/intervals/trials"] == "TimeIntervals"
