@@ -188,3 +188,14 @@ def test_executor_and_cli(data_dir: Path, tmp_path: Path) -> None:
                           "--refs-dir", str(tmp_path), "--json"], check=True,
                          capture_output=True, text=True)
     assert json.loads(cli.stdout) == out
+
+
+def test_strict_mode_raises_on_unrepresentable(synthetic_files: dict[str, Path],
+                                               tmp_path: Path) -> None:
+    path = synthetic_files["unrepresentable"]
+    ref = intake_nwb.index(str(path), refs_dir=tmp_path / "lenient", progress=False)[str(path)]
+    listed = {u["path"] for u in read_meta(ref)["unsupported"]}
+    assert listed, "unrepresentable objects are listed in the reference metadata"
+    with pytest.raises(intake_nwb.TranslationError, match=str(path)):
+        intake_nwb.index(str(path), refs_dir=tmp_path / "strict", strict=True, progress=False)
+    assert not (tmp_path / "strict").exists() or not list((tmp_path / "strict").iterdir())
