@@ -199,3 +199,15 @@ def test_strict_mode_raises_on_unrepresentable(synthetic_files: dict[str, Path],
     with pytest.raises(intake_nwb.TranslationError, match=str(path)):
         intake_nwb.index(str(path), refs_dir=tmp_path / "strict", strict=True, progress=False)
     assert not (tmp_path / "strict").exists() or not list((tmp_path / "strict").iterdir())
+
+
+def test_index_on_a_dask_cluster(data_dir: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    files = [str(p) for p in sorted((data_dir / "nwbshowcase").glob("*.nwb"))]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        out = intake_nwb.index(files, refs_dir=tmp_path, executor=client.get_executor(),
+                               progress=False)
+    assert sorted(out) == files
+    assert all(Path(p).exists() for p in out.values())
