@@ -102,6 +102,9 @@ class TableReader:
                 if tname:
                     index_of[tname] = name
         indexes = set(index_of.values())
+        # EnumData's elements live in the table group too, but are not a column
+        elements = {cv.ref_path(cv.attr_ref(a.attrs.get("elements"))) for a in arrays.values()}
+        n_ids = arrays["id"].shape[0] if "id" in arrays else None
         colnames = self.group.attrs.get("colnames", [])
         if isinstance(colnames, str):
             colnames = [colnames]
@@ -117,8 +120,10 @@ class TableReader:
                 if name == "id":
                     specs[name] = ColumnSpec(name, _path(arr), ID, ndtype)
                 continue
-            if ndtype is None and name not in colnames:
-                continue  # not a column (e.g. an untyped helper dataset)
+            if name not in colnames and (ndtype is None or _path(arr) in elements or (
+                    n_ids is not None and name not in index_of
+                    and arr.shape[:1] != (n_ids,))):
+                continue  # not a column: an untyped helper, enum elements, another length
             chain = []
             inner = name
             while inner in index_of:
