@@ -480,7 +480,11 @@ class _Walker:
             except Exception as exc:
                 self.miss(where, "attribute", f"h5py cannot read it: {exc!r}")
                 continue
-            reason = self.attr_diff(value, zattrs[name])
+            zvalue = zattrs[name]
+            if path == "/" and name == ".specloc" and isinstance(zvalue, str):
+                # hdmf-zarr's convention: the root .specloc is the spec group's plain path
+                zvalue = {"value": {"source": ".", "path": "/" + zvalue}, ZARR_DTYPE: OBJECT}
+            reason = self.attr_diff(value, zvalue)
             if reason:
                 self.miss(where, "attribute", reason)
             else:
@@ -626,6 +630,11 @@ class _Walker:
             return None
         if kind in ("vlen_str", "vlen_seq"):
             return None if zdt.kind in "OTU" else f"variable-length data as zarr dtype {zdt}"
+        if scalar and h5dt.kind == "S" and zdt.kind in "OTU":
+            # scalar fixed-length text is stored as str (hdmf-zarr passes scalars on as stored)
+            recorded = za.attrs.get(H5_DTYPE)
+            return None if recorded == h5dt.str else f"scalar {h5dt.str} text without " \
+                f"{H5_DTYPE}={h5dt.str!r} (got {recorded!r})"
         if kind == "compound" and zdt.kind == "O":
             return self.compound_zdtype_diff(h5dt, zd)
         return _dtype_diff(h5dt, zdt)
@@ -669,7 +678,7 @@ class _Walker:
             z = np.asarray(z)
             if z.shape != h.shape:
                 return f"read shape {z.shape}, HDF5 {h.shape}"
-            if kind in ("numeric", "fixed_str", "compound") and z.dtype.kind != "O":
+            if kind in ("numeric", "fixed_str", "compound") and z.dtype.kind not in "OT":
                 neq = _neq_mask(h, z)
                 count = int(neq.sum())
                 if count and first is None:

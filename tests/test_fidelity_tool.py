@@ -420,8 +420,8 @@ CORRUPTIONS: list[tuple[str, str, Any, tuple[str, str], str]] = [
      ("dataset", "/region_refs"), "region"),
     ("references", "targets/d1/.zattrs", _attrs(lambda a: a["target"].update(
         value=make_ref("/targets/group"))), ("attribute", "/targets/d1@target"), "points to"),
-    ("references", ".zattrs", _attrs(lambda a: a.update({".specloc": "targets"})),
-     ("attribute", "/@.specloc"), "zarr_dtype"),
+    ("references", ".zattrs", _attrs(lambda a: a.update({".specloc": "nowhere"})),
+     ("attribute", "/@.specloc"), "points to '/nowhere'"),
     ("compound", "timeseries_ref/0", _json_chunk(lambda a: a[1].__setitem__(1, 4)),
      ("dataset", "/timeseries_ref"), "field count"),
     ("compound", "timeseries_ref/.zattrs", _attrs(lambda a: a[ZARR_DTYPE][2].update(

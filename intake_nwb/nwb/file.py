@@ -25,6 +25,7 @@ class NWBReader:
     def __init__(self, store: NWBStore):
         self.store = store
         self.group = store.group
+        self._nodes: dict[str, zarr.Group | zarr.Array] = {}
 
     @property
     def source(self) -> str:
@@ -67,6 +68,17 @@ class NWBReader:
         path = "/" + path.strip("/")
         if path == "/":
             return self.group
+        cached = self._nodes.get(path)
+        if cached is not None:
+            return cached
+        try:  # the common case, one lookup; links need the walk below
+            node = self.group[path.lstrip("/")]
+        except KeyError:
+            node = self._walk(path)
+        self._nodes[path] = node
+        return node
+
+    def _walk(self, path: str) -> zarr.Group | zarr.Array:
         parts = path.strip("/").split("/")
         current = ""
         for depth, part in enumerate(parts):

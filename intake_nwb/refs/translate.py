@@ -177,6 +177,10 @@ def _attrs(state: _State, obj: h5py.HLObject, path: str) -> dict[str, Any]:
             out[name] = _attr_value(state, value)
         except Exception as exc:  # noqa: BLE001
             state.skip(f"{path}@{name}", f"attribute not representable: {exc}")
+            continue
+        if name == ".specloc" and cv.attr_ref(out[name]) is not None:
+            # hdmf-zarr opens f[f.attrs[".specloc"]]: a plain relative path, not a reference
+            out[name] = cv.attr_ref(out[name])["path"].lstrip("/")
     return out
 
 
@@ -266,6 +270,11 @@ def _dataset(state: _State, ds: h5py.Dataset, zpath: str) -> None:
         attrs[cv.ZARR_DTYPE] = cv.SCALAR
 
     kind = _value_kind(dt)
+    if scalar and dt.kind == "S":
+        # hdmf-zarr hands scalars to pynwb as stored, so fixed-length text (AqNWB's identifier)
+        # must be str; the HDF5 type is kept for exactness
+        kind = "string"
+        attrs[cv.H5_DTYPE] = dt.str
     if kind == "direct":
         _direct(state, ds, zpath, attrs, scalar)
         return
