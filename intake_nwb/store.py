@@ -215,14 +215,19 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
                              str(refcache.ref_path(src.url, refs_dir)), overwrite=True)
             meta = refcache.read_meta(path)
     remote_protocol, remote_options = _remote(src, cache, cache_dir)
-    if not src.is_local:  # zarr drives the reference filesystem from its own event loop
-        remote_options = {**remote_options, "asynchronous": True, "skip_instance_cache": True}
     fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else load_refs(path)
-    fs = fsspec.filesystem(
-        "reference", fo=fo, remote_protocol=remote_protocol, remote_options=remote_options,
-        template_overrides={"u": src.url}, max_gap=MAX_GAP, asynchronous=True,
-        skip_instance_cache=True)
-    group = _open_group(FsspecStore(fs, read_only=True, path=""), path, cache)
+    common = dict(fo=fo, template_overrides={"u": src.url}, max_gap=MAX_GAP,
+                  skip_instance_cache=True)
+    if remote_protocol == "blockcache":  # fsspec's caches are synchronous filesystems
+        cached = fsspec.filesystem("blockcache", **remote_options)
+        fs = fsspec.filesystem("reference", fs={src.protocol: cached}, **common)
+    else:
+        if not src.is_local:  # zarr drives the filesystems from its own event loop
+            remote_options = {**remote_options, "asynchronous": True,
+                              "skip_instance_cache": True}
+        fs = fsspec.filesystem("reference", remote_protocol=remote_protocol,
+                               remote_options=remote_options, asynchronous=True, **common)
+    group = _open_group(_fsspec_store(fs, ""), path, cache)
     return NWBStore(source=src.url, target=path, kind="refs", group=group, fs=fs, meta=meta)
 
 
@@ -244,11 +249,20 @@ def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] 
         fs = fsspec.filesystem("file")
     else:
         proto, opts = _remote(src, cache, cache_dir)
-        fs = fsspec.filesystem(proto, asynchronous=True, skip_instance_cache=True, **opts)
-        store = FsspecStore(fs, read_only=True, path=src.fs_path)
+        fs = fsspec.filesystem(proto, asynchronous=proto != "blockcache",
+                               skip_instance_cache=True, **opts)
+        store = _fsspec_store(fs, src.fs_path)
     group = _open_group(LegacyZarrV2Store(store), src.url, cache)
     return NWBStore(source=src.url, target=src.url, kind="zarr", group=group, fs=fs,
                     root=src.fs_path)
+
+
+def _fsspec_store(fs: fsspec.AbstractFileSystem, path: str) -> FsspecStore:
+    if not fs.asynchronous:
+        from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+        fs = AsyncFileSystemWrapper(fs)
+    return FsspecStore(fs, read_only=True, path=path)
 
 
 def _open_group(store: Any, name: str, cache: CacheMode = None) -> zarr.Group:
@@ -324,10 +338,12 @@ def _all_sources(sources: Any) -> bool:
 # -- planned reads -------------------------------------------------------------------------------
 
 def is_raw(array: zarr.Array) -> bool:
-    """True when chunks hold the values' bytes as they are (no filters, no compressor)."""
+    """True when chunks hold whole rows' bytes as they are (no filters, no compressor), so a
+    row range is a byte range."""
     meta = array.metadata
     return (not getattr(meta, "filters", None) and getattr(meta, "compressor", None) is None
-            and array.dtype.kind not in "OTU" and getattr(meta, "order", "C") == "C")
+            and array.dtype.kind not in "OTU" and getattr(meta, "order", "C") == "C"
+            and tuple(array.chunks[1:]) == tuple(array.shape[1:]))
 
 
 def read_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

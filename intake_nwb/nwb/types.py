@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import zarr
 
 # the core types' parents (enough for files that cache no specification)
@@ -85,7 +86,7 @@ class TypeHierarchy:
 
 def _spec_doc(array: zarr.Array) -> dict[str, Any]:
     try:
-        text = array[0] if array.shape else array[()]
+        text = np.asarray(array[...]).reshape(-1)[0]
         if isinstance(text, bytes):
             text = text.decode()
         return json.loads(text)
