@@ -224,3 +224,19 @@ def test_open_nwb_describe_and_internal_paths(data_dir: Path, refs_dir: Path) ->
     assert "table /intervals/trials (178 rows" in text
     paths = intake_nwb.get_internal_paths(path, refs_dir=refs_dir)
     assert paths["/units"] == "Units" and paths["/intervals/trials"] == "TimeIntervals"
+
+
+def test_extension_types_from_cached_specs(data_dir: Path, refs_dir: Path) -> None:
+    """ndx-events' EventsTable (and the MeaningsTable nested in it), mylab's TetrodeSeries and
+    ndx-pose's PoseEstimationSeries are recognised through /specifications alone."""
+    events = intake_nwb.open_nwb(str(data_dir / "ndx-events/test_events.nwb"), refs_dir=refs_dir)
+    assert "/events/ttl_events" in events.tables
+    assert "/events/ttl_events/pulse_value_meanings" in events.tables
+    assert get_df(events.source, "/events/ttl_events", refs_dir=refs_dir).height == 5
+    tetrode = intake_nwb.open_nwb(str(data_dir / "nwbshowcase/cache_spec_example.nwb"),
+                                  refs_dir=refs_dir)
+    assert tetrode.timeseries == ["/acquisition/test_ephys_data"]
+    pose = intake_nwb.open_nwb(
+        str(data_dir / "dlc2nwb/m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000.nwb"),
+        refs_dir=refs_dir)
+    assert len(pose.timeseries) == 4
