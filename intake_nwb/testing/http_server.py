@@ -50,7 +50,7 @@ class RequestRecord:
     path: str
     range: str | None
     status: int  # 0 for a "reset" fault: no response was sent
-    bytes_sent: int
+    bytes_sent: int  # body bytes (Content-Length), counted before sending; 0 for HEAD
 
 
 @dataclass
@@ -86,6 +86,11 @@ class _State:
                 self.counts[kind] += 1
             self.counts["bytes_sent"] += rec.bytes_sent
             self.log.append(rec)
+
+    def unsent(self, nbytes: int) -> None:
+        """Take back bytes counted up front that never went out (client hung up)."""
+        with self.lock:
+            self.counts["bytes_sent"] -= nbytes
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None | Literal["multi", "invalid"]:
@@ -208,13 +213,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
             if status == 206:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
-            self.end_headers()
-
-            sent = 0
-            if not head and length:
-                sent = self._send_body(f, first, length)
+            body = 0 if head else length
             kind = None if head else ("range_gets" if status == 206 else "full_gets")
-            state.record(RequestRecord(self.command, self.path, range_header, status, sent), kind)
+            # Count before the client can see the response: a test that reads stats() right
+            # after its request returns must already find it counted.
+            state.record(RequestRecord(self.command, self.path, range_header, status, body), kind)
+            self.end_headers()
+            if body:
+                sent = self._send_body(f, first, body)
+                if sent < body:
+                    state.unsent(body - sent)
         finally:
             f.close()
 
@@ -225,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self.connection.sendfile(f, offset, length)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
-            return 0
+            return 0  # unknown how much went out; counted as none
 
     def _if_range_ok(self, etag: str, mtime: float) -> bool:
         """Honour ``If-Range``: a stale validator means "send the whole, current file"."""
@@ -273,10 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.send_header("Content-Length", "0")
-        self.end_headers()
         self.server.state.record(
             RequestRecord(self.command, self.path, range_header, status, 0), kind
         )
+        self.end_headers()
 
     def _fault(self, mode: str, range_header: str | None) -> None:
         if mode == "reset":
@@ -292,10 +300,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(int(mode))
         self.send_header("Retry-After", "0")
         self.send_header("Content-Length", "0")
-        self.end_headers()
         self.server.state.record(
             RequestRecord(self.command, self.path, range_header, int(mode), 0), "faults"
         )
+        self.end_headers()
 
 
 class _Server(ThreadingHTTPServer):
