@@ -1,50 +1,68 @@
 """intake-nwb: NWB files as a fast, lazily loaded, shareable data catalog.
 
-The public API, re-exported from the layers that implement it.
+The public API, re-exported from the layers that implement it. Names are imported on first use
+(PEP 562), so ``import intake`` (which loads our ``intake.imports`` entry point) stays cheap.
+
+Examples
+--------
+>>> import intake_nwb
+>>> refs = intake_nwb.index("lab/*.nwb")  # doctest: +SKIP
+>>> intake_nwb.scan_nwb(list(refs.values()), "/units").collect()  # doctest: +SKIP
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .errors import (
-    BatchError,
-    IntakeNWBError,
-    NotNWBError,
-    SchemaConflictError,
-    SourceNotFoundError,
-    StaleReferenceError,
-    TableNotFoundError,
-    TimeSeriesNotFoundError,
-    TranslationError,
-)
-from .frames import (
-    LazyNWB,
-    describe,
-    get_df,
-    get_internal_paths,
-    get_metadata_df,
-    get_table_schema,
-    get_timeseries,
-    get_timeseries_dataset,
-    open_nwb,
-    read_nwb,
-    scan_nwb,
-)
-from .refs import default_refs_dir, index
-from .store import open_store
+
+# public name -> module that defines it
+_EXPORTS = {
+    # errors
+    "IntakeNWBError": "errors", "BatchError": "errors", "NotNWBError": "errors",
+    "PinMismatchError": "errors", "SchemaConflictError": "errors",
+    "SourceNotFoundError": "errors", "StaleReferenceError": "errors",
+    "TableNotFoundError": "errors", "TimeSeriesNotFoundError": "errors",
+    "TranslationError": "errors",
+    # layer 2: references
+    "index": "refs", "default_refs_dir": "refs",
+    # layer 3: store
+    "open_store": "store",
+    # layer 5: frames
+    "scan_nwb": "frames", "read_nwb": "frames", "get_df": "frames",
+    "get_table_schema": "frames", "get_metadata_df": "frames", "get_timeseries": "frames",
+    "get_timeseries_dataset": "frames", "open_nwb": "frames", "LazyNWB": "frames",
+    "get_internal_paths": "frames", "describe": "frames",
+    # layer 6: catalogs, DANDI
+    "build_catalog": "catalog",
+    "dandi_catalog": "dandi", "get_dandi_sources": "dandi", "get_dandi_assets": "dandi",
+    "verify_pins": "dandi", "DandiAPIError": "dandi", "DandiNotFoundError": "dandi",
+    "DraftVersionWarning": "dandi",
+}
 
 __all__ = [
+    "__version__",
     "BatchError",
+    "DandiAPIError",
+    "DandiNotFoundError",
+    "DraftVersionWarning",
     "IntakeNWBError",
     "LazyNWB",
     "NotNWBError",
+    "PinMismatchError",
     "SchemaConflictError",
     "SourceNotFoundError",
     "StaleReferenceError",
     "TableNotFoundError",
     "TimeSeriesNotFoundError",
     "TranslationError",
-    "__version__",
+    "build_catalog",
+    "dandi_catalog",
     "default_refs_dir",
     "describe",
+    "get_dandi_assets",
+    "get_dandi_sources",
     "get_df",
     "get_internal_paths",
     "get_metadata_df",
@@ -56,4 +74,58 @@ __all__ = [
     "open_store",
     "read_nwb",
     "scan_nwb",
+    "verify_pins",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'intake_nwb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from .catalog import build_catalog
+    from .dandi import (
+        DandiAPIError,
+        DandiNotFoundError,
+        DraftVersionWarning,
+        dandi_catalog,
+        get_dandi_assets,
+        get_dandi_sources,
+        verify_pins,
+    )
+    from .errors import (
+        BatchError,
+        IntakeNWBError,
+        NotNWBError,
+        PinMismatchError,
+        SchemaConflictError,
+        SourceNotFoundError,
+        StaleReferenceError,
+        TableNotFoundError,
+        TimeSeriesNotFoundError,
+        TranslationError,
+    )
+    from .frames import (
+        LazyNWB,
+        describe,
+        get_df,
+        get_internal_paths,
+        get_metadata_df,
+        get_table_schema,
+        get_timeseries,
+        get_timeseries_dataset,
+        open_nwb,
+        read_nwb,
+        scan_nwb,
+    )
+    from .refs import default_refs_dir, index
+    from .store import open_store

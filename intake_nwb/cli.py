@@ -1,4 +1,4 @@
-"""``intake-nwb`` command line: index, ls, demo."""
+"""``intake-nwb`` command line: index, ls, catalog, dandi, demo."""
 
 from __future__ import annotations
 
@@ -33,25 +33,70 @@ def _ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog(args: argparse.Namespace) -> int:
+    from .catalog import build
+
+    options = json.loads(args.storage_options) if args.storage_options else None
+    report = build(args.sources, args.output, refs_dir=args.refs_dir, name=args.name,
+                   description=args.description, storage_options=options,
+                   progress=not args.no_progress, errors=args.errors)
+    kinds: dict[str, list[str]] = {}
+    for name, driver in report.entries.items():
+        kinds.setdefault(driver, []).append(name)
+    state = "written" if report.written else "unchanged"
+    print(f"catalog {report.path} ({state}): {len(report.files)} files, "
+          f"{len(report.inspected)} indexed or inspected, {len(report.reused)} unchanged")
+    for driver, label in (("nwb_table", "tables"), ("nwb_timeseries", "TimeSeries"),
+                          ("nwb_metadata", "metadata"), ("nwb_file", "files")):
+        if kinds.get(driver):
+            print(f"  {label:<11} {', '.join(kinds[driver])}")
+    print(f'open it with: intake.open_catalog("{report.path}")')
+    return 0
+
+
+def _dandi(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .dandi import DANDI_API_URL, dandi_catalog, read_pins
+
+    path = dandi_catalog(args.dandiset_id, args.version,
+                         args.output or f"dandi_{args.dandiset_id}.yaml", glob=args.glob,
+                         asset_ids=args.asset_id, max_assets=args.max_assets,
+                         refs_dir=args.refs_dir, api_url=args.api_url or DANDI_API_URL,
+                         progress=not args.no_progress)
+    pins = read_pins(path)
+    entries = (yaml.safe_load(path.read_text()) or {}).get("sources", {})
+    print(f"catalog {path}: DANDI:{pins['dandiset_id']}/{pins['version']}, "
+          f"{len(pins['assets'])} assets pinned, {len(entries)} entries"
+          + ("" if pins.get("reproducible", True) else " (draft: not reproducible)"))
+    print(f'open it with: intake.open_catalog("{path}")')
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import intake
     import polars as pl
 
-    from .frames import get_metadata_df, scan_nwb
-    from .refs import index
+    from .catalog import build
     from .sample import write_sample_lab
 
     directory = Path(args.directory).resolve()
     files = [str(p) for p in write_sample_lab(directory / "sessions", n_sessions=args.sessions,
                                               size=args.size, progress=not args.no_progress)]
-    refs = index(files, refs_dir=directory / "refs", progress=not args.no_progress)
+    report = build(files, directory / "catalog.yaml", refs_dir=directory / "refs",
+                   name="sample-lab", description="A sample lab of synthetic ecephys sessions "
+                   "written by `intake-nwb demo`", progress=not args.no_progress)
     print(f"sample lab: {len(files)} sessions in {directory / 'sessions'}, "
-          f"references in {directory / 'refs'}\n")
+          f"references in {directory / 'refs'}")
+    print(f"catalog: {report.path} ({len(report.entries)} entries), read below through "
+          "intake.open_catalog\n")
+    cat = intake.open_catalog(str(report.path))
     pl.Config.set_tbl_rows(12)
     pl.Config.set_tbl_cols(8)
-    sessions = get_metadata_df(list(refs.values()), progress=False)
+    sessions = cat.sessions.read()
     print("sessions:")
     print(sessions.select("session_id", "subject_id", "session_start_time", "age"))
-    units = (scan_nwb(list(refs.values()), "/units")
+    units = (cat.units.to_lazy()
              .filter(pl.col("presence_ratio") >= 0.9, pl.col("decoder_label") == "sua")
              .select("_nwb_path", "_table_index", "presence_ratio", "decoder_label",
                      pl.col("spike_times").list.len().alias("n_spikes"))
@@ -59,13 +104,18 @@ def _demo(args: argparse.Namespace) -> int:
              .collect())
     print("\nunits with presence_ratio >= 0.9 and decoder_label == 'sua':")
     print(units)
-    trials = (scan_nwb(list(refs.values()), "/intervals/trials")
+    trials = (cat.trials.to_lazy()
               .group_by(pl.col("_nwb_path").str.split("/").list.last().alias("session"))
               .agg(pl.len().alias("trials"), pl.col("response").mean().alias("hit_rate"),
                    pl.col("reaction_time").fill_nan(None).median().alias("median_rt"))
               .sort("session").collect())
     print("\ntrials per session:")
     print(trials)
+    speed = cat.running_speed(file=Path(files[-1]).stem).to_dask()
+    window = speed.sel(time=slice(10.0, 10.1))  # reads only the blocks holding these samples
+    print(f"\nrunning_speed of {Path(files[-1]).name}, 10.0-10.1 s "
+          f"({speed.sizes['time']} samples in all, {speed.attrs.get('unit')}):")
+    print(pl.DataFrame({"time": window["time"].values, "running_speed": window.values}))
     return 0
 
 
@@ -88,7 +138,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refs-dir", default=None)
     p.set_defaults(func=_ls)
 
-    p = sub.add_parser("demo", help="write a sample lab, index it and query it")
+    p = sub.add_parser("catalog", help="index NWB sources and write an Intake catalog (YAML)")
+    p.add_argument("sources", nargs="+", help="paths, globs or URLs")
+    p.add_argument("-o", "--output", required=True, help="the catalog file, e.g. lab.yaml")
+    p.add_argument("--refs-dir", default=None,
+                   help="where reference files go (default: refs/ beside the catalog)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--description", default=None)
+    p.add_argument("--storage-options", default=None,
+                   help='fsspec options as JSON, e.g. \'{"anon": true}\'')
+    p.add_argument("--errors", choices=["raise", "warn", "ignore"], default="raise")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_catalog)
+
+    p = sub.add_parser("dandi", help="write a pinned Intake catalog of a DANDI dandiset version")
+    p.add_argument("dandiset_id", help="e.g. 000006")
+    p.add_argument("--version", required=True,
+                   help="a published version (e.g. 0.220126.1855), or 'draft' (not reproducible)")
+    p.add_argument("-o", "--output", default=None,
+                   help="the catalog file (default: dandi_<DANDISET_ID>.yaml)")
+    p.add_argument("--glob", default=None, help="the API's asset path glob, e.g. 'sub-01/*'")
+    p.add_argument("--asset-id", action="append", default=None,
+                   help="only this asset (repeat for several)")
+    p.add_argument("--max-assets", type=int, default=None, help="at most this many assets")
+    p.add_argument("--refs-dir", default=None,
+                   help="reuse the reference files found here (copied beside the catalog)")
+    p.add_argument("--api-url", default=None,
+                   help="the DANDI API (default: https://api.dandiarchive.org/api)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_dandi)
+
+    p = sub.add_parser("demo", help="write a sample lab, catalog it and query it")
     p.add_argument("directory", nargs="?", default="intake-nwb-demo")
     p.add_argument("--sessions", type=int, default=3)
     p.add_argument("--size", default="small", help='"small" or a size per session, e.g. 2GB')

@@ -185,7 +185,9 @@ def open_store(source: str | os.PathLike[str] | Source, *,
         return open_refs(path, storage_options=src.storage_options, on_stale=on_stale,
                          check_stale=False, relocate=relocate, cache=cache, cache_dir=cache_dir)
     if kind == "refs":
-        return open_refs(src.url, storage_options=storage_options, on_stale=on_stale,
+        # the options are for the data the references point at, not for the reference file
+        options = storage_options if storage_options is not None else src.storage_options
+        return open_refs(src.url, storage_options=options, on_stale=on_stale,
                          check_stale=check_stale, relocate=relocate, cache=cache,
                          cache_dir=cache_dir, refs_dir=refs_dir)
     raise NotNWBError("not an HDF5 NWB file, a Zarr NWB store or a reference file",

@@ -240,3 +240,11 @@ def test_extension_types_from_cached_specs(data_dir: Path, refs_dir: Path) -> No
         str(data_dir / "dlc2nwb/m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000.nwb"),
         refs_dir=refs_dir)
     assert len(pose.timeseries) == 4
+
+
+def test_public_api_is_complete() -> None:
+    import intake_nwb as pkg
+
+    assert set(pkg.__all__) == {"__version__", *pkg._EXPORTS}
+    for name in pkg.__all__:
+        assert getattr(pkg, name) is not None

@@ -1,0 +1,117 @@
+"""Intake V2 readers, registered through the ``intake.imports`` entry point.
+
+Intake 2 imports this module at start-up; defining the classes registers them. The datatype
+:class:`NWB` (an NWB file, Zarr NWB store or reference file; ``url`` may be a list or glob)
+has three readers, each a thin adapter over the V1 drivers (same arguments, same results):
+
+=======================  =====================  ==================================
+reader                   ``output_instance``    arguments
+=======================  =====================  ==================================
+:class:`NWBTableReader`  ``polars:LazyFrame``   ``table_path``, as ``nwb_table``
+:class:`NWBTimeSeriesReader` ``xarray:DataArray`` ``path``/``search``/``file``, lazy
+:class:`NWBMetadataReader`  ``polars:DataFrame``  one row per file
+=======================  =====================  ==================================
+
+Intake's converters apply to the outputs (``PolarsEager``, ``PolarsToPandas``...), and the
+readers go into intake 2 catalogs like any other.
+
+Examples
+--------
+>>> import intake
+>>> from intake_nwb.intake.readers import NWB
+>>> data = NWB("lab/*.nwb")  # doctest: +SKIP
+>>> units = data.to_reader("polars:LazyFrame", table_path="/units")  # doctest: +SKIP
+>>> units.read().collect()  # doctest: +SKIP
+>>> cat = intake.entry.Catalog(); cat["units"] = units  # doctest: +SKIP
+>>> units.PolarsEager.PolarsToPandas.read()  # a pandas DataFrame  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intake.readers.datatypes import FileData
+from intake.readers.readers import BaseReader
+
+__all__ = ["NWB", "NWBMetadataReader", "NWBTableReader", "NWBTimeSeriesReader"]
+
+
+class NWB(FileData):
+    """Neurodata Without Borders files: HDF5, Zarr NWB stores, or their reference files.
+
+    Examples
+    --------
+    >>> NWB("s3://lab/sessions/*.nwb", storage_options={"anon": True})  # doctest: +SKIP
+    """
+
+    filepattern = r"\.nwb(\.zarr)?/?$"
+    structure = {"table", "array", "timeseries", "hierarchy"}
+    mimetypes = "application/x-nwb"
+
+
+class _NWBReader(BaseReader):
+    implements = {NWB}
+    imports = {"intake_nwb"}
+    driver: str = ""
+
+    def _source(self, data: NWB, **kwargs: Any) -> Any:
+        from . import drivers
+
+        return getattr(drivers, self.driver)(data.url, storage_options=data.storage_options,
+                                             **kwargs)
+
+
+class NWBTableReader(_NWBReader):
+    """A DynamicTable across files as a polars LazyFrame (pushdown as :func:`scan_nwb`).
+
+    Examples
+    --------
+    >>> NWBTableReader(NWB("lab/*.nwb"), table_path="/units").read().collect()
+    ... # doctest: +SKIP
+    """
+
+    imports = {"intake_nwb", "polars"}
+    output_instance = "polars:LazyFrame"
+    func = "intake_nwb.frames.polars:scan_nwb"
+    driver = "NWBTableSource"
+
+    def _read(self, data: NWB, table_path: str = "/units", **kwargs: Any) -> Any:
+        return self._source(data, table_path=table_path, **kwargs).to_lazy()
+
+    def discover(self, **kwargs: Any) -> Any:
+        """The first rows (lazily)."""
+        return self.read(**kwargs).head(10)
+
+
+class NWBTimeSeriesReader(_NWBReader):
+    """A TimeSeries of one file as a lazy, dask-backed xarray DataArray.
+
+    Examples
+    --------
+    >>> NWBTimeSeriesReader(NWB("ses.nwb"), path="/acquisition/lfp").read()  # doctest: +SKIP
+    """
+
+    imports = {"intake_nwb", "xarray", "dask"}
+    output_instance = "xarray:DataArray"
+    func = "intake_nwb.frames.xarray:get_timeseries"
+    driver = "NWBTimeSeriesSource"
+
+    def _read(self, data: NWB, path: str | None = None, **kwargs: Any) -> Any:
+        return self._source(data, path=path, **kwargs).to_dask()
+
+
+class NWBMetadataReader(_NWBReader):
+    """Session and subject metadata, one row per file, as a polars DataFrame.
+
+    Examples
+    --------
+    >>> NWBMetadataReader(NWB("lab/*.nwb")).read()  # doctest: +SKIP
+    """
+
+    imports = {"intake_nwb", "polars"}
+    output_instance = "polars:DataFrame"
+    func = "intake_nwb.frames.polars:get_metadata_df"
+    driver = "NWBMetadataSource"
+
+    def _read(self, data: NWB, **kwargs: Any) -> Any:
+        return self._source(data, **kwargs).read()
