@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import hashlib
 import json
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -84,31 +86,67 @@ class NWBStore:
         return f"NWBStore({self.source!r}, kind={self.kind!r})"
 
 
-class MemoryCacheStore(WrapperStore):  # type: ignore[type-arg]
-    """Keeps whole chunks already read in an LRU of at most ``max_bytes`` (``cache="memory"``)."""
+class ChunkCacheStore(WrapperStore):  # type: ignore[type-arg]
+    """Keeps whole chunks once read: in an LRU of ``max_bytes`` (``cache="memory"``) or as
+    files under ``directory`` (``cache="disk"``, shared by processes and sessions).
 
-    def __init__(self, store: Any, max_bytes: int = 512 * 2**20):
+    A byte-range request for a chunk not cached yet fetches the whole chunk (a few MiB at most:
+    references split large contiguous data), so later reads of any part of it are free. Disk
+    entries live under a namespace made of the source URL and its identity, so a changed source
+    never serves old bytes; they are written to a temporary file and renamed.
+    """
+
+    def __init__(self, store: Any, *, max_bytes: int = 512 * 2**20,
+                 directory: str | os.PathLike[str] | None = None, namespace: str = ""):
         super().__init__(store)
         self._max_bytes = max_bytes
-        self._lru: OrderedDict[str, Any] = OrderedDict()
+        self._lru: OrderedDict[str, bytes] = OrderedDict()
         self._nbytes = 0
         self._lock = threading.Lock()
+        self._dir = (Path(directory) / hashlib.sha256(namespace.encode()).hexdigest()[:24]
+                     if directory is not None else None)
 
     async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
-        if byte_range is None:
+        if key.rsplit("/", 1)[-1].startswith(".z"):  # metadata: small, and read once anyway
+            return await self._store.get(key, prototype, byte_range)
+        raw = self._lookup(key)
+        if raw is None:
+            buf = await self._store.get(key, prototype, None)
+            if buf is None:
+                return None
+            raw = buf.to_bytes()
+            self._keep(key, raw)
+        if byte_range is not None:
+            raw = raw[byte_range.start:byte_range.end]
+        return prototype.buffer.from_bytes(raw)
+
+    def _lookup(self, key: str) -> bytes | None:
+        if self._dir is None:
             with self._lock:
                 if key in self._lru:
                     self._lru.move_to_end(key)
                     return self._lru[key]
-        buf = await self._store.get(key, prototype, byte_range)
-        if byte_range is None and buf is not None:
+            return None
+        try:
+            return (self._dir / key).read_bytes()
+        except OSError:
+            return None
+
+    def _keep(self, key: str, raw: bytes) -> None:
+        if self._dir is None:
             with self._lock:
-                self._lru[key] = buf
-                self._nbytes += len(buf)
+                self._lru[key] = raw
+                self._nbytes += len(raw)
                 while self._nbytes > self._max_bytes and len(self._lru) > 1:
                     _, old = self._lru.popitem(last=False)
                     self._nbytes -= len(old)
-        return buf
+            return
+        target = self._dir / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, target)
 
 
 # -- reference documents -------------------------------------------------------------------------
@@ -169,7 +207,8 @@ def open_store(source: str | os.PathLike[str] | Source, *,
         ``{"s3://lab-bucket/": "/mnt/lab/"}``: read the same files from another place.
     cache:
         ``None`` (default: nothing kept, memory stays bounded), ``"memory"`` (chunks already
-        read are kept in an LRU of bytes) or ``"disk"`` (fsspec block cache in ``cache_dir``).
+        read are kept in an LRU of bytes) or ``"disk"`` (chunks kept as files in ``cache_dir``,
+        default ``<user cache>/intake-nwb/chunks``; see :class:`ChunkCacheStore`).
 
     Examples
     --------
@@ -216,31 +255,16 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
             path = index_one(src.url, src.storage_options,
                              str(refcache.ref_path(src.url, refs_dir)), overwrite=True)
             meta = refcache.read_meta(path)
-    remote_protocol, remote_options = _remote(src, cache, cache_dir)
+    remote_options = dict(src.storage_options)
+    if not src.is_local:  # zarr drives the filesystems from its own event loop
+        remote_options.update(asynchronous=True, skip_instance_cache=True)
     fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else load_refs(path)
-    common = dict(fo=fo, template_overrides={"u": src.url}, max_gap=MAX_GAP,
-                  skip_instance_cache=True)
-    if remote_protocol == "blockcache":  # fsspec's caches are synchronous filesystems
-        cached = fsspec.filesystem("blockcache", **remote_options)
-        fs = fsspec.filesystem("reference", fs={src.protocol: cached}, **common)
-    else:
-        if not src.is_local:  # zarr drives the filesystems from its own event loop
-            remote_options = {**remote_options, "asynchronous": True,
-                              "skip_instance_cache": True}
-        fs = fsspec.filesystem("reference", remote_protocol=remote_protocol,
-                               remote_options=remote_options, asynchronous=True, **common)
-    group = _open_group(_fsspec_store(fs, ""), path, cache)
+    fs = fsspec.filesystem("reference", fo=fo, template_overrides={"u": src.url},
+                           remote_protocol=src.protocol, remote_options=remote_options,
+                           max_gap=MAX_GAP, asynchronous=True, skip_instance_cache=True)
+    group = _open_group(FsspecStore(fs, read_only=True, path=""), path,
+                        _cache_namespace(src, meta), cache, cache_dir)
     return NWBStore(source=src.url, target=path, kind="refs", group=group, fs=fs, meta=meta)
-
-
-def _remote(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] | None
-            ) -> tuple[str, dict[str, Any]]:
-    if cache == "disk" and not src.is_local:
-        opts = {"target_protocol": src.protocol, "target_options": src.storage_options,
-                "cache_storage": os.fspath(cache_dir or refcache.default_refs_dir().parent
-                                           / "blocks")}
-        return "blockcache", opts
-    return src.protocol, dict(src.storage_options)
 
 
 def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] | None
@@ -250,26 +274,31 @@ def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] 
         store = LocalStore(src.url, read_only=True)
         fs = fsspec.filesystem("file")
     else:
-        proto, opts = _remote(src, cache, cache_dir)
-        fs = fsspec.filesystem(proto, asynchronous=proto != "blockcache",
-                               skip_instance_cache=True, **opts)
-        store = _fsspec_store(fs, src.fs_path)
-    group = _open_group(LegacyZarrV2Store(store), src.url, cache)
+        fs = fsspec.filesystem(src.protocol, asynchronous=True, skip_instance_cache=True,
+                               **src.storage_options)
+        store = FsspecStore(fs, read_only=True, path=src.fs_path)
+    group = _open_group(LegacyZarrV2Store(store), src.url, _cache_namespace(src, {}), cache,
+                        cache_dir)
     return NWBStore(source=src.url, target=src.url, kind="zarr", group=group, fs=fs,
                     root=src.fs_path)
 
 
-def _fsspec_store(fs: fsspec.AbstractFileSystem, path: str) -> FsspecStore:
-    if not fs.asynchronous:
-        from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
-
-        fs = AsyncFileSystemWrapper(fs)
-    return FsspecStore(fs, read_only=True, path=path)
+def _cache_namespace(src: Source, meta: Mapping[str, Any]) -> str:
+    identity = meta.get("identity") or {}
+    return json.dumps([src.url, identity], sort_keys=True, default=str)
 
 
-def _open_group(store: Any, name: str, cache: CacheMode = None) -> zarr.Group:
+def default_cache_dir() -> Path:
+    return refcache.default_refs_dir().parent / "chunks"
+
+
+def _open_group(store: Any, name: str, namespace: str = "", cache: CacheMode = None,
+                cache_dir: str | os.PathLike[str] | None = None) -> zarr.Group:
     if cache == "memory":
-        store = MemoryCacheStore(store)
+        store = ChunkCacheStore(store, namespace=namespace)
+    elif cache == "disk":
+        store = ChunkCacheStore(store, namespace=namespace,
+                                directory=cache_dir or default_cache_dir())
     try:
         group = zarr.open_group(store, mode="r", zarr_format=2)
     except Exception as exc:  # noqa: BLE001 - name the file, not zarr's internals

@@ -23,7 +23,7 @@ from intake_nwb.errors import IntakeNWBError, TimeSeriesNotFoundError
 from intake_nwb.nwb import NWBReader
 from intake_nwb.nwb.timeseries import TimeSeriesReader, find_timeseries, timeseries_paths
 from intake_nwb.refs import index
-from intake_nwb.store import MemoryCacheStore, open_store
+from intake_nwb.store import ChunkCacheStore, open_store
 
 pynwb = pytest.importorskip("pynwb")
 
@@ -385,7 +385,7 @@ def test_memory_cache_reads_chunks_once(synth: tuple[Path, Path]) -> None:
     store = open_store(path, refs_dir=refs, cache="memory")
     lfp = X.get_timeseries(store, "/acquisition/lfp", chunks=LFP_CHUNK, cache="memory")
     cache = store.group.store
-    assert isinstance(cache, MemoryCacheStore)
+    assert isinstance(cache, ChunkCacheStore)
     first = lfp.isel(time=slice(2500, 4500)).values
     keys = sorted(k for k in cache._lru if "lfp/data/" in k)
     assert keys == ["acquisition/lfp/data/2.0", "acquisition/lfp/data/3.0",

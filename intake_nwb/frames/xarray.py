@@ -15,9 +15,9 @@ Distributed reads
 Caching (``cache=``)
     ``None`` (default): nothing is kept between reads, memory stays bounded by the blocks in
     flight. ``"memory"``: chunks already read are kept in an in-process LRU (per worker under
-    distributed), so re-reading a window costs no I/O. ``"disk"``: remote bytes go through
-    fsspec's block cache in ``cache_dir``, shared by every process on the machine and across
-    sessions (local files are read directly).
+    distributed), so re-reading a window costs no I/O. ``"disk"``: chunks are kept as files in
+    ``cache_dir`` (:class:`intake_nwb.store.ChunkCacheStore`), shared by every process on the
+    machine and across sessions, keyed by the source's identity.
 
 Time
     Rate-based series get a :class:`TimeIndex` (``starting_time + i / rate``, never
@@ -206,9 +206,8 @@ def read_block(spec: StoreSpec, path: str, key: Any) -> np.ndarray:
     if any(isinstance(k, (list, np.ndarray)) for k in key):
         return np.asarray(arr.oindex[tuple(_fancy(k) for k in key)])
     first = key[0] if key else slice(None)
-    if (arr.ndim and isinstance(first, slice) and first.step in (None, 1) and is_raw(arr)
-            and tuple(arr.chunks[1:]) == tuple(arr.shape[1:])):
-        # whole rows of raw chunks: fetch exactly the rows' bytes (read_spans needs full rows)
+    if arr.ndim and isinstance(first, slice) and first.step in (None, 1) and is_raw(arr):
+        # whole rows of raw chunks: fetch exactly the rows' bytes
         a, b, _ = first.indices(arr.shape[0])
         rows = read_spans(arr, np.array([a]), np.array([max(a, b)]))
         return rows[(slice(None), *key[1:])]
@@ -520,7 +519,7 @@ def get_timeseries(source: SourceLike, path: str | None = None, *, search: str |
         ``unit``); attribute ``scaled`` is then set.
     cache:
         ``None`` (default, nothing kept), ``"memory"`` (chunks already read are kept) or
-        ``"disk"`` (fsspec block cache in ``cache_dir`` for remote sources). See the module
+        ``"disk"`` (chunks kept as files in ``cache_dir``). See the module
         documentation.
     storage_options, refs_dir, cache_dir:
         As for :func:`intake_nwb.store.open_store`.
