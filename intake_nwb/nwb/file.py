@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -101,6 +102,18 @@ class NWBReader:
                                          source=self.source, path=f"{parent.path}/{name}")
                 return link["path"]
         return None
+
+    def typed_group(self, path: str, accept: Callable[[str], bool], listing: list[str],
+                    error: type[IntakeNWBError], what: str) -> zarr.Group:
+        """The group at ``path`` if ``accept(path)``, else ``error`` listing what exists."""
+        try:
+            group = self.node(path)
+        except KeyError:
+            group = None
+        if not isinstance(group, zarr.Group) or not accept(path):
+            raise error(f"no {what} at {path}; {what} in this file: "
+                        f"{', '.join(listing) or 'none'}", source=self.source, path=path)
+        return group
 
     def has(self, path: str) -> bool:
         try:

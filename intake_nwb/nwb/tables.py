@@ -65,16 +65,9 @@ class TableReader:
     def __init__(self, nwb: NWBReader, path: str):
         self.nwb = nwb
         self.path = "/" + path.strip("/")
-        try:
-            group = nwb.node(self.path)
-        except KeyError:
-            group = None
-        if not isinstance(group, zarr.Group) or not nwb.types.is_a(
-                neurodata_type(group.attrs), "DynamicTable"):
-            listing = ", ".join(nwb.tables) or "none"
-            raise TableNotFoundError(f"no DynamicTable at {self.path}; tables in this file: "
-                                     f"{listing}", source=nwb.source, path=self.path)
-        self.group = group
+        self.group = nwb.typed_group(
+            self.path, lambda p: nwb.types.is_a(nwb.type_of(p), "DynamicTable"), nwb.tables,
+            TableNotFoundError, "DynamicTable")
 
     @property
     def source(self) -> str:

@@ -88,15 +88,9 @@ class TimeSeriesReader:
     def __init__(self, nwb: NWBReader, path: str):
         self.nwb = nwb
         self.path = "/" + path.strip("/")
-        try:
-            group = nwb.node(self.path)
-        except KeyError:
-            group = None
-        if not isinstance(group, zarr.Group) or not is_timeseries(nwb, self.path):
-            listing = ", ".join(timeseries_paths(nwb)) or "none"
-            raise TimeSeriesNotFoundError(f"no TimeSeries at {self.path}; TimeSeries in this "
-                                          f"file: {listing}", source=nwb.source, path=self.path)
-        self.group = group
+        self.group = nwb.typed_group(self.path, lambda p: is_timeseries(nwb, p),
+                                     timeseries_paths(nwb), TimeSeriesNotFoundError,
+                                     "TimeSeries")
 
     @property
     def source(self) -> str:
