@@ -7,9 +7,12 @@ files and catalogs can tell when the bytes behind a URL have changed.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
-from collections.abc import Iterable, Mapping
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -17,12 +20,13 @@ from typing import Any
 import fsspec
 from fsspec.core import split_protocol
 
-from .errors import SourceNotFoundError
+from .errors import IntakeNWBError, SourceNotFoundError
 
 SourceLike = "str | os.PathLike[str] | Source"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5 allows a user block before the superblock, at 0, 512, 1024, 2048, ...
 _SUPERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096)
+HEAD_BYTES = 4096 + 8  # enough to find the signature at any of those offsets
 _GLOB_CHARS = set("*?[")
 # adlfs registers "az" and "abfs"; "gcs" and "gs" are the same filesystem.
 _PROTOCOL_ALIASES = {"abfss": "abfs", "gcs": "gs", "https": "https", "http": "http"}
@@ -46,6 +50,119 @@ def _options_for(url: str, storage_options: Mapping[str, Any] | None) -> dict[st
 
 
 _KNOWN_PROTOCOLS = {"s3", "gs", "gcs", "az", "abfs", "http", "https", "file", "memory"}
+
+
+# -- remote I/O: retries and timeouts ------------------------------------------------------------
+#
+# s3fs, gcsfs and adlfs retry throttling (429/503), server errors and dropped connections with
+# backoff on their own (s3fs: ``retries=5`` plus botocore's, 5 s connect / 15 s read timeouts;
+# gcsfs: 6 attempts; adlfs: azure-core's ``retry_total=10``). fsspec's HTTP filesystem retries
+# nothing, so HTTP(S) sources get an aiohttp client middleware (aiohttp >= 3.12) that does, and
+# socket timeouts instead of aiohttp's 5-minute total.
+
+#: Statuses worth another attempt: throttling, timeouts and transient server/gateway errors.
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Attempts per HTTP request (the first included).
+HTTP_ATTEMPTS = 5
+#: Backoff before attempt n (n >= 1): ``uniform(0.5, 1) * min(HTTP_BACKOFF_MAX, base * 2**(n-1))``;
+#: a ``Retry-After`` header (seconds) is honoured up to ``HTTP_BACKOFF_MAX``.
+HTTP_BACKOFF = 0.1
+HTTP_BACKOFF_MAX = 5.0
+#: Seconds to connect, and to wait for each piece of a response.
+HTTP_CONNECT_TIMEOUT = 10.0
+HTTP_READ_TIMEOUT = 60.0
+
+
+class RemoteIOError(IntakeNWBError):
+    """A remote request that still failed after every retry; names the URL and byte range.
+
+    Not an ``OSError``: aiohttp would rewrap it (as ``ClientOSError``) and zarr/fsspec must
+    never mistake it for a missing key (``FileNotFoundError`` means "fill value" to zarr).
+    """
+
+
+def _backoff(attempt: int, retry_after: str | None = None) -> float:
+    if retry_after:
+        try:
+            return min(HTTP_BACKOFF_MAX, max(0.0, float(retry_after)))
+        except ValueError:  # an HTTP date: not worth parsing for a bounded wait
+            pass
+    return random.uniform(0.5, 1.0) * min(HTTP_BACKOFF_MAX, HTTP_BACKOFF * 2 ** (attempt - 1))
+
+
+async def retry_middleware(req: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+    """aiohttp client middleware: retry connection errors, timeouts and :data:`RETRY_STATUSES`.
+
+    Ranged responses (206) are read inside the retry loop, so a connection dropped mid-body is
+    retried too (fsspec's later ``read()`` gets the buffered body). After the last attempt it
+    raises :class:`RemoteIOError` naming the method, URL and ``Range``.
+    """
+    import aiohttp
+
+    if req.method not in ("GET", "HEAD", "OPTIONS"):  # reads only: never resend a write
+        return await handler(req)
+    last = ""
+    retry_after: str | None = None
+    for attempt in range(HTTP_ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(_backoff(attempt, retry_after))
+            retry_after = None
+        try:
+            resp = await handler(req)
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            continue
+        if resp.status in RETRY_STATUSES:
+            last = f"HTTP {resp.status} {resp.reason or ''}".rstrip()
+            retry_after = resp.headers.get("Retry-After")
+            resp.release()
+            continue
+        if resp.status == 206:
+            try:
+                await resp.read()
+            except (TimeoutError, aiohttp.ClientPayloadError,
+                    aiohttp.ClientConnectionError) as exc:
+                last = f"body cut short ({type(exc).__name__}: {exc})"
+                resp.close()
+                continue
+        return resp
+    rng = req.headers.get("Range")
+    what = f"{req.method} {rng}" if rng else req.method
+    raise RemoteIOError(f"{what} failed after {HTTP_ATTEMPTS} attempts (last: {last})",
+                        source=str(req.url))
+
+
+def _http_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    client_kwargs = dict(options.get("client_kwargs") or {})
+    client_kwargs.setdefault("timeout", aiohttp.ClientTimeout(
+        total=None, sock_connect=HTTP_CONNECT_TIMEOUT, sock_read=HTTP_READ_TIMEOUT))
+    if "middlewares" not in client_kwargs and _aiohttp_has_middlewares():
+        client_kwargs["middlewares"] = (retry_middleware,)
+    return {**options, "client_kwargs": client_kwargs}
+
+
+@functools.cache
+def _aiohttp_has_middlewares() -> bool:
+    import inspect
+
+    import aiohttp
+
+    return "middlewares" in inspect.signature(aiohttp.ClientSession).parameters
+
+
+def fs_options(protocol: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``storage_options`` plus intake_nwb's remote-I/O defaults (retries, timeouts).
+
+    Use these, not the bare storage options, whenever a filesystem is built for reading,
+    including ``remote_options`` of a reference filesystem. A user's own ``client_kwargs``
+    ``timeout``/``middlewares`` win.
+    """
+    opts = dict(storage_options or {})
+    if protocol in ("http", "https"):
+        return _http_defaults(opts)
+    return opts
 
 
 @dataclass(frozen=True)
@@ -78,9 +195,14 @@ class Source:
     def is_local(self) -> bool:
         return self.protocol == "file"
 
+    @property
+    def fs_options(self) -> dict[str, Any]:
+        """The options filesystems for this source are built with (see :func:`fs_options`)."""
+        return fs_options(self.protocol, self.storage_options)
+
     @cached_property
     def fs(self) -> fsspec.AbstractFileSystem:
-        return fsspec.filesystem(self.protocol, **self.storage_options)
+        return fsspec.filesystem(self.protocol, **self.fs_options)
 
     @property
     def fs_path(self) -> str:
@@ -94,17 +216,22 @@ class Source:
     def info(self) -> dict[str, Any]:
         try:
             return self.fs.info(self.fs_path)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            # fsspec's HTTP info() turns any failure into FileNotFoundError: say what it was
+            if isinstance(exc.__cause__, RemoteIOError):
+                raise SourceNotFoundError(f"cannot reach it ({exc.__cause__.message})",
+                                          source=self.url) from exc.__cause__
             raise SourceNotFoundError("no such file or URL", source=self.url) from None
         except OSError as exc:  # http 404 -> FileNotFoundError; others name the source too
             raise SourceNotFoundError(f"cannot reach it ({exc})", source=self.url) from exc
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Size, ETag/version id and mtime: what staleness checks compare.
 
-        For a Zarr store (a directory) the identity is that of its root metadata.
+        For a Zarr store (a directory) the identity is that of its root metadata. ``info``: an
+        ``info()`` result already at hand (saves a request).
         """
-        info = self.info()
+        info = self.info() if info is None else info
         if info.get("type") == "directory":
             for meta in (".zmetadata", ".zattrs", "zarr.json"):
                 try:
@@ -114,9 +241,13 @@ class Source:
                     continue
         return file_identity(info)
 
-    def kind(self) -> str:
-        """``"hdf5"``, ``"zarr"``, ``"refs"`` (a kerchunk reference file) or ``"unknown"``."""
-        info = self.info()
+    def kind(self, info: Mapping[str, Any] | None = None, head: bytes | None = None) -> str:
+        """``"hdf5"``, ``"zarr"``, ``"refs"`` (a kerchunk reference file) or ``"unknown"``.
+
+        ``info``/``head``: an ``info()`` result and the file's first bytes already at hand (each
+        saves a request).
+        """
+        info = self.info() if info is None else info
         if info.get("type") == "directory":
             entries = {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.fs_path,
                                                                             detail=False)}
@@ -128,28 +259,39 @@ class Source:
             return "unknown"
         if self.url.endswith((".json", ".json.gz", ".json.zst")):
             return "refs"
-        head = self.read_head(4096 + 8)
+        if head is None:
+            head = self.read_head(HEAD_BYTES, size=info.get("size"))
         if any(head[o:o + 8] == HDF5_SIGNATURE for o in _SUPERBLOCK_OFFSETS):
             return "hdf5"
         if head.lstrip()[:1] == b"{":
             return "refs"
         return "unknown"
 
-    def read_head(self, n: int) -> bytes:
+    def read_head(self, n: int, size: int | None = None) -> bytes:
         try:
-            with self.fs.open(self.fs_path, "rb", block_size=max(n, 2**16)) as f:
+            with self.fs.open(self.fs_path, "rb", block_size=max(n, 2**16),
+                              **self._size_hint(size)) as f:
                 return f.read(n)
         except FileNotFoundError:
             raise SourceNotFoundError("no such file or URL", source=self.url) from None
 
-    def open(self, *, block_size: int | None = None, cache_type: str = "readahead"):
-        """A binary file object suitable for h5py."""
+    def open(self, *, block_size: int | None = None, cache_type: str = "readahead",
+             cache_options: Mapping[str, Any] | None = None, size: int | None = None):
+        """A binary file object suitable for h5py (``size``, if known, saves a request)."""
         if self.is_local:
             return open(self.url, "rb")
-        kwargs: dict[str, Any] = {"cache_type": cache_type}
+        kwargs: dict[str, Any] = {"cache_type": cache_type, **self._size_hint(size)}
         if block_size:
             kwargs["block_size"] = block_size
+        if cache_options:
+            kwargs["cache_options"] = dict(cache_options)
         return self.fs.open(self.fs_path, "rb", **kwargs)
+
+    def _size_hint(self, size: int | None) -> dict[str, Any]:
+        # HTTP and S3 files take their size instead of asking for it again (a HEAD)
+        if size is not None and self.protocol in ("http", "https", "s3"):
+            return {"size": int(size)}
+        return {}
 
     def __str__(self) -> str:
         return self.url

@@ -34,8 +34,8 @@ from zarr.storage import FsspecStore, LocalStore, WrapperStore
 from . import conventions  # noqa: F401 - registers the json2 object dtype with zarr
 from .errors import IntakeNWBError, NotNWBError, StaleReferenceError, report_failures
 from .refs import cache as refcache
-from .refs.index import index_one, is_current
-from .sources import Source, expand
+from .refs.index import index_one
+from .sources import Source, expand, identity_matches
 
 OnStale = Literal["raise", "reindex", "ignore"]
 CacheMode = Literal["memory", "disk"] | None
@@ -155,6 +155,16 @@ _docs: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
 _docs_lock = threading.Lock()
 
 
+class _RefDoc(dict):  # type: ignore[type-arg]
+    """A parsed reference file with a cheap repr: fsspec tokenizes filesystem kwargs with
+    ``str()``, which would print megabytes of references for every open."""
+
+    def __repr__(self) -> str:
+        return f"<references {id(self):x}>"
+
+    __str__ = __repr__
+
+
 def load_refs(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a JSON reference file (memoised on path and mtime; treat the result as read-only)."""
     p = Path(path)
@@ -164,7 +174,7 @@ def load_refs(path: str | os.PathLike[str]) -> dict[str, Any]:
             _docs.move_to_end(key)
             return _docs[key]
     with open(p) as f:
-        doc = json.load(f)
+        doc = _RefDoc(json.load(f))
     with _docs_lock:
         _docs[key] = doc
         while len(_docs) > _DOC_CACHE_SIZE:
@@ -216,6 +226,13 @@ def open_store(source: str | os.PathLike[str] | Source, *,
     >>> store.group["units/spike_times"][:10]  # doctest: +SKIP
     """
     src = source if isinstance(source, Source) else Source.from_url(source, storage_options)
+    if not src.is_local and not src.url.endswith((".json", ".json.gz", ".json.zst")):
+        # one HEAD tells index_one the kind and identity; Zarr stores come back as they are
+        path = index_one(src.url, src.storage_options, str(refcache.ref_path(src.url, refs_dir)))
+        if path != src.url:  # an HDF5 file: its (current) references
+            return open_refs(path, storage_options=src.storage_options, on_stale=on_stale,
+                             check_stale=False, relocate=relocate, cache=cache,
+                             cache_dir=cache_dir)
     kind = src.kind()
     if kind == "zarr":
         return _open_zarr(src, cache, cache_dir)
@@ -247,7 +264,12 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
     src = Source.from_url(source_url, storage_options)
     if check_stale and recorded and on_stale != "ignore":
         identity = src.identity()
-        if not is_current(path, recorded, identity):
+        recorded_identity = dict(meta.get("identity", {}))
+        if source_url != recorded:  # relocated: ETag and mtime differ between storage systems
+            recorded_identity = {"size": recorded_identity.get("size")}
+            identity = {"size": identity.get("size")}
+        if not (meta.get("layout_version") == refcache.LAYOUT_VERSION
+                and identity_matches(recorded_identity, identity)):
             if on_stale == "raise":
                 raise StaleReferenceError(
                     f"the source changed since its references were made ({path}); "
@@ -255,7 +277,7 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
             path = index_one(src.url, src.storage_options,
                              str(refcache.ref_path(src.url, refs_dir)), overwrite=True)
             meta = refcache.read_meta(path)
-    remote_options = dict(src.storage_options)
+    remote_options = src.fs_options
     if not src.is_local:  # zarr drives the filesystems from its own event loop
         remote_options.update(asynchronous=True, skip_instance_cache=True)
     fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else load_refs(path)
@@ -275,7 +297,7 @@ def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] 
         fs = fsspec.filesystem("file")
     else:
         fs = fsspec.filesystem(src.protocol, asynchronous=True, skip_instance_cache=True,
-                               **src.storage_options)
+                               **src.fs_options)
         store = FsspecStore(fs, read_only=True, path=src.fs_path)
     group = _open_group(LegacyZarrV2Store(store), src.url, _cache_namespace(src, {}), cache,
                         cache_dir)
@@ -413,7 +435,43 @@ def read_rows(array: zarr.Array, rows: np.ndarray | None) -> np.ndarray:
     return out
 
 
+#: gaps this small are always read through (cheaper than another request)
+SPAN_GAP_BYTES = 256 * 1024
+#: beyond that, read through the smallest gaps up to this share of the wanted bytes
+SPAN_GAP_SHARE = 0.4
+
+
 async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
+                          total: int) -> np.ndarray:
+    """Merge spans separated by cheap gaps, read the merged spans, cut the spans out."""
+    if len(starts) < 2 or np.any(starts[1:] < stops[:-1]):
+        return await _read_raw_exact(array, starts, stops, total)
+    row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    gaps = (starts[1:] - stops[:-1]) * row_bytes
+    merge = gaps <= SPAN_GAP_BYTES
+    budget = SPAN_GAP_SHARE * total * row_bytes - gaps[merge].sum()
+    for i in np.argsort(gaps, kind="stable"):
+        if merge[i]:
+            continue
+        if gaps[i] > budget:
+            break
+        merge[i] = True
+        budget -= gaps[i]
+    if not merge.any():
+        return await _read_raw_exact(array, starts, stops, total)
+    group = np.r_[0, np.cumsum(~merge)]  # group of each span
+    gstart = starts[np.r_[0, np.flatnonzero(~merge) + 1]]
+    gstop = stops[np.r_[np.flatnonzero(~merge), len(stops) - 1]]
+    glen = gstop - gstart
+    merged = await _read_raw_exact(array, gstart, gstop, int(glen.sum()))
+    goff = np.r_[0, np.cumsum(glen)[:-1]]
+    at = goff[group] + (starts - gstart[group])
+    idx = np.concatenate([np.arange(a, a + (b - s))
+                          for a, s, b in zip(at, starts, stops, strict=True)])
+    return merged[idx]
+
+
+async def _read_raw_exact(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
                           total: int) -> np.ndarray:
     chunk_rows = array.chunks[0]
     row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize

@@ -425,6 +425,19 @@ def _chunk_iter(ds: h5py.Dataset) -> Iterator[tuple[tuple[int, ...], int, int, i
     return iter(out)
 
 
+def _divisor_near(n: int, at_most: int) -> int | None:
+    """the largest divisor of ``n`` in ``[at_most // 16, at_most]``, if any."""
+    best = None
+    i = 1
+    while i * i <= n:
+        if n % i == 0:
+            for d in (i, n // i):
+                if at_most // 16 <= d <= at_most and (best is None or d > best):
+                    best = d
+        i += 1
+    return best
+
+
 def _contiguous(state: _State, ds: h5py.Dataset, zpath: str, attrs: dict[str, Any],
                 zdtype: Any, fill: Any) -> None:
     shape = ds.shape
@@ -432,6 +445,11 @@ def _contiguous(state: _State, ds: h5py.Dataset, zpath: str, attrs: dict[str, An
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * ds.dtype.itemsize
     rows = max(1, state.options.subchunk_bytes // max(1, row_bytes))
     rows = min(rows, shape[0])
+    if (offset is not None and state.file_size is not None
+            and offset + math.ceil(shape[0] / rows) * rows * row_bytes > state.file_size):
+        # at the end of the file the last sub-chunk would have to be read and inlined
+        # padded (a whole sub-chunk of JSON): use a row count that divides the rows instead
+        rows = _divisor_near(shape[0], rows) or rows
     chunks = (rows, *shape[1:])
     _write_array(state, zpath, attrs, shape=shape, chunks=chunks, dtype=zdtype, fill_value=fill,
                  filters=None)
