@@ -103,16 +103,18 @@ class NWBReader:
                 return link["path"]
         return None
 
-    def typed_group(self, path: str, accept: Callable[[str], bool], listing: list[str],
-                    error: type[IntakeNWBError], what: str) -> zarr.Group:
-        """The group at ``path`` if ``accept(path)``, else ``error`` listing what exists."""
+    def typed_group(self, path: str, accept: Callable[[str], bool],
+                    listing: Callable[[], list[str]], error: type[IntakeNWBError], what: str
+                    ) -> zarr.Group:
+        """The group at ``path`` if ``accept(path)``, else ``error`` listing what exists (the
+        listing walks the whole file, so only on failure)."""
         try:
             group = self.node(path)
         except KeyError:
             group = None
         if not isinstance(group, zarr.Group) or not accept(path):
             raise error(f"no {what} at {path}; {what} in this file: "
-                        f"{', '.join(listing) or 'none'}", source=self.source, path=path)
+                        f"{', '.join(listing()) or 'none'}", source=self.source, path=path)
         return group
 
     def has(self, path: str) -> bool:

@@ -66,7 +66,8 @@ class TableReader:
         self.nwb = nwb
         self.path = "/" + path.strip("/")
         self.group = nwb.typed_group(
-            self.path, lambda p: nwb.types.is_a(nwb.type_of(p), "DynamicTable"), nwb.tables,
+            self.path, lambda p: nwb.types.is_a(nwb.type_of(p), "DynamicTable"),
+            lambda: nwb.tables,
             TableNotFoundError, "DynamicTable")
 
     @property

@@ -89,7 +89,7 @@ class TimeSeriesReader:
         self.nwb = nwb
         self.path = "/" + path.strip("/")
         self.group = nwb.typed_group(self.path, lambda p: is_timeseries(nwb, p),
-                                     timeseries_paths(nwb), TimeSeriesNotFoundError,
+                                     lambda: timeseries_paths(nwb), TimeSeriesNotFoundError,
                                      "TimeSeries")
 
     @property

@@ -42,6 +42,9 @@ _CORE_PARENTS = {
 }
 
 
+_PARSED: dict[tuple[str, str], dict[str, str]] = {}  # (namespace, version) -> type parents
+
+
 def scalar_attr(value: Any) -> Any:
     """Unwrap MatNWB's 1-element array attributes (``["Units"]`` -> ``"Units"``)."""
     if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
@@ -64,11 +67,22 @@ class TypeHierarchy:
 
     @classmethod
     def from_group(cls, root: zarr.Group) -> TypeHierarchy:
+        """From ``/specifications/<namespace>/<version>/*``; a namespace version's types are
+        parsed once per process (files of a lab share them)."""
         parents: dict[str, str] = {}
         if "specifications" in root:
-            for _name, node in root["specifications"].members(max_depth=None):
-                if isinstance(node, zarr.Array) and not node.path.endswith("/namespace"):
-                    _collect(_spec_doc(node), parents)
+            specs = root["specifications"]
+            for ns_name, ns in specs.groups():
+                for version, group in ns.groups():
+                    key = (ns_name, version)
+                    if key not in _PARSED:
+                        found: dict[str, str] = {}
+                        for name, node in group.arrays():
+                            if name != "namespace":
+                                _collect(_spec_doc(node), found)
+                        _PARSED[key] = found
+                    for name, base in _PARSED[key].items():
+                        parents.setdefault(name, base)
         return cls(parents)
 
     def ancestors(self, ndtype: str | None) -> list[str]:
