@@ -261,7 +261,6 @@ def run_lab(lab: Lab, n_files: int, tools: Sequence[str], tasks: Sequence[str], 
     import intake_nwb
     from intake_nwb.testing.http_server import RangeHTTPServer
 
-    _no_delayed_acks()
     paths = lab.paths[:n_files]
     runs: list[Run] = []
     with RangeHTTPServer(lab.root, latency=latency) as server, \
@@ -281,21 +280,6 @@ def run_lab(lab: Lab, n_files: int, tools: Sequence[str], tasks: Sequence[str], 
                       f"{run.error}", file=sys.stderr)
                 runs.append(run)
     return runs
-
-
-def _no_delayed_acks() -> None:
-    """Answer each request without Nagle's algorithm.
-
-    The test server writes headers, then the body with ``sendfile``; with Nagle on, the last
-    partial segment waits for the client's delayed ACK (40 ms on Linux), which adds a random
-    ~40 ms to many requests and swamps the latency being modelled. Real HTTP servers set
-    TCP_NODELAY.
-    """
-    from intake_nwb.testing import http_server
-
-    handler = getattr(http_server, "_Handler", None)
-    if handler is not None:
-        handler.disable_nagle_algorithm = True
 
 
 # -- report --------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import concurrent.futures as cf
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -143,10 +142,7 @@ class ChunkCacheStore(WrapperStore):  # type: ignore[type-arg]
             return
         target = self._dir / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.replace(tmp, target)
+        refcache.atomic_write(target, raw)
 
 
 # -- reference documents -------------------------------------------------------------------------

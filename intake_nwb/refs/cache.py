@@ -56,20 +56,36 @@ def existing(path: Path) -> Path | None:
     return None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename: never half a file.
+
+    The file gets the usual permissions (0666 less the umask), not mkstemp's private 0600, so
+    reference folders can be shared in a lab.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
     """Write atomically; kerchunk's parquet layout when there are very many chunks."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if refset.get("n_chunks", 0) >= PARQUET_MIN_CHUNKS:
         return _write_parquet(parquet_path(path), refset, meta)
     doc = {"version": 1, META_KEY: meta, "templates": refset["templates"], "refs": refset["refs"]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(doc, separators=(",", ":")).encode())
     stale_parquet = parquet_path(path)
     if stale_parquet.exists():
         shutil.rmtree(stale_parquet, ignore_errors=True)
@@ -81,6 +97,7 @@ def _write_parquet(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> 
 
     url = refset["templates"]["u"]
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-", suffix=".parq"))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         out = LazyReferenceMapper.create(str(tmp), fs=fsspec.filesystem("file"),
                                          record_size=PARQUET_RECORD_SIZE, engine="pyarrow")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import concurrent.futures as cf
-import multiprocessing
 import os
 import threading
 from collections import OrderedDict
@@ -218,12 +217,12 @@ def index(sources: Any, *, refs_dir: str | os.PathLike[str] | None = None,
 
 
 def _default_executor(srcs: list[Source]) -> cf.Executor:
-    remote = [s for s in srcs if not s.is_local]
-    if len(remote) >= 4:
-        # h5py holds a global lock while it reads: only processes overlap remote round trips
-        ctx = multiprocessing.get_context("spawn")
-        return cf.ProcessPoolExecutor(max_workers=min(8, len(remote)), mp_context=ctx)
-    return cf.ThreadPoolExecutor(max_workers=min(4, max(1, len(srcs))))
+    # Threads work everywhere (notebooks, scripts without a __main__ guard). h5py holds a
+    # global lock while it parses, but remote files' metadata windows are prefetched
+    # concurrently outside it (layout hints); for thousands of files pass a process pool or a
+    # dask cluster's executor.
+    remote = any(not s.is_local for s in srcs)
+    return cf.ThreadPoolExecutor(max_workers=min(8 if remote else 4, max(1, len(srcs))))
 
 
 def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,

@@ -131,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
     """Serve files under ``server.root``; state (latency, faults, counters) on ``server.state``."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: every response carries Content-Length
+    # TCP_NODELAY, as real servers: else the body's last segment waits for a delayed ACK (~40 ms)
+    disable_nagle_algorithm = True
     server_version = "intake-nwb-test/1.0"
     server: _Server
 
