@@ -137,41 +137,44 @@ def _supertype(a: pl.DataType, b: pl.DataType, name: str, src_a: str, src_b: str
 
 # -- reading -------------------------------------------------------------------------------------
 
-def _to_arrow(data: ColumnData, dtype: pl.DataType, table: TableReader) -> pa.Array:
+def _flat_arrow(values: Any) -> pa.Array:
+    """A 1-D Arrow array through polars: ``pa.array`` would import pandas (~0.3 s) first."""
+    if isinstance(values, np.ndarray) and values.dtype.kind not in "OSU":
+        return pl.Series(np.ascontiguousarray(values).reshape(-1)).to_arrow()
+    texts = [None if v is None else v if isinstance(v, (str, int, float)) else str(v)
+             for v in (values.ravel() if isinstance(values, np.ndarray) else values)]
+    return pl.Series(texts, strict=False).to_arrow()
+
+
+def _to_arrow(data: ColumnData, table: TableReader) -> pa.Array:
+    """Flat values -> Arrow, then per-row arrays (FixedSizeList) and ragged levels (List)."""
     spec = data.spec
     values = data.values
+    row_shape: tuple[int, ...] = ()
     if spec.kind in (TSREF, COMPOUND):
         names = [f["name"] for f in spec.fields]
         if values.dtype.names:
-            cols = [values[n] for n in values.dtype.names]
+            cols: list[Any] = [values[n] for n in values.dtype.names]
         else:
             cols = [[None if r is None else r[i] for r in values] for i in range(len(names))]
-        arr: pa.Array = pa.StructArray.from_arrays(
-            [pa.array(np.asarray(c) if not isinstance(c, list) else c) for c in cols],
-            names=names)
+        arr: pa.Array = pa.StructArray.from_arrays([_flat_arrow(c) for c in cols], names=names)
     elif spec.kind == ENUM:
         elements = table.enum_elements(spec.name)
-        arr = pa.array([elements[int(i)] for i in values], type=pa.large_string())
-    elif values.dtype.kind in "OSU":
-        arr = pa.array([None if v is None else str(v) for v in values.ravel()],
-                       type=pa.large_string())
+        arr = _flat_arrow([elements[int(i)] for i in values])
     else:
-        arr = pa.array(np.ascontiguousarray(values).reshape(-1))
-    for size in reversed(values.shape[1:] if spec.kind not in (TSREF, COMPOUND, ENUM)
-                         and values.dtype.kind not in "OSU" else ()):
+        arr = _flat_arrow(values)
+        row_shape = values.shape[1:]
+    for size in reversed(row_shape):
         arr = pa.FixedSizeListArray.from_arrays(arr, int(size))
-    if values.dtype.kind in "OSU" and values.ndim > 1:
-        for size in reversed(values.shape[1:]):
-            arr = pa.FixedSizeListArray.from_arrays(arr, int(size))
     for offsets in reversed(data.offsets):
-        arr = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), arr)
+        arr = pa.LargeListArray.from_arrays(pl.Series(offsets, dtype=pl.Int64).to_arrow(), arr)
     return arr
 
 
 def _series(table: TableReader, name: str, rows: np.ndarray | None, dtype: pl.DataType
             ) -> pl.Series:
     data = table.read(name, rows)
-    series = pl.Series(name, _to_arrow(data, dtype, table))
+    series = pl.Series(name, _to_arrow(data, table))
     return series.cast(dtype) if series.dtype != dtype else series
 
 
@@ -183,10 +186,7 @@ def _region_series(table: TableReader, column: str, target_col: str, rows: np.nd
     flat = np.asarray(idx.values, dtype=np.int64)
     taken = target.read(target_col, flat)
     taken.offsets = idx.offsets
-    inner = dtype
-    for _ in spec.index_paths:
-        inner = inner.inner  # type: ignore[attr-defined]
-    series = pl.Series(f"{column}_{target_col}", _to_arrow(taken, inner, target))
+    series = pl.Series(f"{column}_{target_col}", _to_arrow(taken, target))
     return series.cast(dtype) if series.dtype != dtype else series
 
 
