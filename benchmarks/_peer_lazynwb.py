@@ -12,9 +12,10 @@ run is cold, as a first query is. Its obstore range reader refuses plain ``http:
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
+
+from _measure import emit_result  # benchmarks/ is on sys.path: the scripts run as scripts
 
 
 def _allow_http() -> None:
@@ -62,20 +63,7 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown task {task!r}")
     seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "check": check, "version": lazynwb.__version__,
-                      "peak_rss_mb": peak_rss_mb()}))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS since exec (VmHWM; ``ru_maxrss`` would carry the parent's)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    emit_result(seconds, check, lazynwb.__version__)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ pynwb streaming tutorial does it: ``remfile.File(url)`` -> ``h5py.File`` -> ``NW
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 import warnings
+
+from _measure import emit_result  # benchmarks/ is on sys.path: the scripts run as scripts
 
 
 def main() -> None:
@@ -56,22 +57,8 @@ def main() -> None:
             else:
                 raise SystemExit(f"unknown task {task!r}")
     seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "check": int(check),
-                      "version": f"pynwb {pynwb.__version__}, remfile "
-                                 f"{getattr(remfile, '__version__', '?')}",
-                      "peak_rss_mb": peak_rss_mb()}))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS since exec (VmHWM; ``ru_maxrss`` would carry the parent's)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    emit_result(seconds, check,
+           f"pynwb {pynwb.__version__}, remfile {getattr(remfile, '__version__', '?')}")
 
 
 if __name__ == "__main__":

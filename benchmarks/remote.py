@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _measure import emit_result  # benchmarks/ is on sys.path: the scripts run as scripts
+
 HERE = Path(__file__).resolve().parent
 TASKS = ("trials", "units_scalar", "filter_spikes", "metadata", "timeseries")
 TABLE_TASKS = ("trials", "units_scalar", "filter_spikes", "metadata")
@@ -103,22 +105,7 @@ def _child(args: dict[str, Any]) -> None:
     else:
         raise SystemExit(f"unknown task {task!r}")
     seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "check": check, "version": intake_nwb.__version__,
-                      "peak_rss_mb": peak_rss_mb()}))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS since exec (VmHWM; ``ru_maxrss`` would carry the parent's)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    emit_result(seconds, check, intake_nwb.__version__)
 
 
 # -- the parent side -----------------------------------------------------------------------------
