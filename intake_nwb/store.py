@@ -11,7 +11,9 @@ concurrently and the reference filesystem merges nearby ranges (``max_gap``).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import os
@@ -273,16 +275,52 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
             path = index_one(src.url, src.storage_options,
                              str(refcache.ref_path(src.url, refs_dir)), overwrite=True)
             meta = refcache.read_meta(path)
-    remote_options = src.fs_options
-    if not src.is_local:  # zarr drives the filesystems from its own event loop
-        remote_options.update(asynchronous=True, skip_instance_cache=True)
     fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else load_refs(path)
+    # local files: fsspec wraps its synchronous file system itself
+    target: dict[str, Any] = {"remote_protocol": "file"} if src.is_local else {
+        "fs": {src.protocol: async_filesystem(src)}}
     fs = fsspec.filesystem("reference", fo=fo, template_overrides={"u": src.url},
-                           remote_protocol=src.protocol, remote_options=remote_options,
-                           max_gap=MAX_GAP, asynchronous=True, skip_instance_cache=True)
+                           max_gap=MAX_GAP, asynchronous=True, skip_instance_cache=True,
+                           **target)
     group = _open_group(FsspecStore(fs, read_only=True, path=""), path,
                         _cache_namespace(src, meta), cache, cache_dir)
     return NWBStore(source=src.url, target=path, kind="refs", group=group, fs=fs, meta=meta)
+
+
+_async_fss: dict[str, fsspec.AbstractFileSystem] = {}
+_async_fss_lock = threading.Lock()
+
+
+def async_filesystem(src: Source) -> fsspec.AbstractFileSystem:
+    """The asynchronous filesystem zarr reads a remote ``src`` with: one per protocol and
+    options, so connections are reused across files and opens; sessions are closed at exit."""
+    key = json.dumps([src.protocol, src.storage_options], sort_keys=True, default=repr)
+    with _async_fss_lock:
+        fs = _async_fss.get(key)
+        if fs is None:
+            fs = fsspec.filesystem(src.protocol, asynchronous=True, skip_instance_cache=True,
+                                   **src.fs_options)
+            _async_fss[key] = fs
+    return fs
+
+
+@atexit.register
+def _close_async_filesystems() -> None:
+    # before zarr's own exit hook stops its event loop (ours is registered after zarr's)
+    fss = list(_async_fss.values())
+    _async_fss.clear()
+    if fss:
+        with contextlib.suppress(Exception):
+            sync(asyncio.gather(*(_close_sessions(fs) for fs in fss), return_exceptions=True))
+
+
+async def _close_sessions(fs: fsspec.AbstractFileSystem) -> None:
+    session = getattr(fs, "_session", None)  # http, gcsfs
+    if session is not None and hasattr(session, "close"):
+        await session.close()
+    s3 = getattr(fs, "_s3", None)  # s3fs
+    if s3 is not None and hasattr(s3, "close"):
+        await s3.close()
 
 
 def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] | None
@@ -292,8 +330,7 @@ def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] 
         store = LocalStore(src.url, read_only=True)
         fs = fsspec.filesystem("file")
     else:
-        fs = fsspec.filesystem(src.protocol, asynchronous=True, skip_instance_cache=True,
-                               **src.fs_options)
+        fs = async_filesystem(src)
         store = FsspecStore(fs, read_only=True, path=src.fs_path)
     group = _open_group(LegacyZarrV2Store(store), src.url, _cache_namespace(src, {}), cache,
                         cache_dir)
