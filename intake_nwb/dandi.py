@@ -597,11 +597,9 @@ def _pinned_url(source: str, pins: Mapping[str, Mapping[str, Any]]) -> str | Non
     local = source[7:] if source.startswith("file://") else source
     if "://" not in local and os.path.exists(local):
         from .refs import cache as refcache
-        from .store import load_refs
 
-        try:  # load_refs is memoised: the store opens the same document next
-            recorded = (refcache.read_meta(local) if os.path.isdir(local) else
-                        load_refs(local).get(refcache.META_KEY, {})).get("source")
+        try:  # memoised: the store opens the same document next
+            recorded = refcache.read_meta(local).get("source")
         except (IntakeNWBError, OSError, ValueError):
             return None
         if recorded in pins:

@@ -28,6 +28,7 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _SUPERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096)
 HEAD_BYTES = 4096 + 8  # enough to find the signature at any of those offsets
 _GLOB_CHARS = set("*?[")
+REFS_JSON_SUFFIXES = (".json", ".json.gz", ".json.zst")
 # adlfs registers "az" and "abfs"; "gcs" and "gs" are the same filesystem.
 _PROTOCOL_ALIASES = {"abfss": "abfs", "gcs": "gs", "https": "https", "http": "http"}
 
@@ -192,6 +193,11 @@ class Source:
         return _protocol(self.url)
 
     @property
+    def is_refs_json(self) -> bool:
+        """Named like a JSON reference file (no I/O needed to know)."""
+        return self.url.endswith(REFS_JSON_SUFFIXES)
+
+    @property
     def is_local(self) -> bool:
         return self.protocol == "file"
 
@@ -257,7 +263,7 @@ class Source:
             if entries & {".zgroup", ".zattrs", "zarr.json", ".zmetadata"}:
                 return "zarr"
             return "unknown"
-        if self.url.endswith((".json", ".json.gz", ".json.zst")):
+        if self.is_refs_json:
             return "refs"
         if head is None:
             head = self.read_head(HEAD_BYTES, size=info.get("size"))

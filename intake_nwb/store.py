@@ -70,18 +70,7 @@ class NWBStore:
     kind: str
     group: zarr.Group
     fs: fsspec.AbstractFileSystem
-    root: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
-
-    def chunk_reference(self, key: str) -> Any:
-        """``[url, offset, length]``, inline bytes, or None, for a chunk key of a virtual store."""
-        if self.kind != "refs":
-            return None
-        refs = self.fs.references
-        try:
-            return refs[key]
-        except KeyError:
-            return None
 
     def __repr__(self) -> str:
         return f"NWBStore({self.source!r}, kind={self.kind!r})"
@@ -147,38 +136,7 @@ class ChunkCacheStore(WrapperStore):  # type: ignore[type-arg]
         refcache.atomic_write(target, raw)
 
 
-# -- reference documents -------------------------------------------------------------------------
-
-_docs: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
-_docs_lock = threading.Lock()
-
-
-class _RefDoc(dict):  # type: ignore[type-arg]
-    """A parsed reference file with a cheap repr: fsspec tokenizes filesystem kwargs with
-    ``str()``, which would print megabytes of references for every open."""
-
-    def __repr__(self) -> str:
-        return f"<references {id(self):x}>"
-
-    __str__ = __repr__
-
-
-def load_refs(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a JSON reference file (memoised on path and mtime; treat the result as read-only)."""
-    p = Path(path)
-    key = (str(p.resolve()), p.stat().st_mtime_ns)
-    with _docs_lock:
-        if key in _docs:
-            _docs.move_to_end(key)
-            return _docs[key]
-    with open(p) as f:
-        doc = _RefDoc(json.load(f))
-    with _docs_lock:
-        _docs[key] = doc
-        while len(_docs) > _DOC_CACHE_SIZE:
-            _docs.popitem(last=False)
-    return doc
-
+# -- opening -------------------------------------------------------------------------------------
 
 def relocate_url(url: str, relocate: Mapping[str, str] | None) -> str:
     """Apply a URL prefix map (longest matching prefix wins)."""
@@ -190,7 +148,6 @@ def relocate_url(url: str, relocate: Mapping[str, str] | None) -> str:
     return url
 
 
-# -- opening -------------------------------------------------------------------------------------
 
 def open_store(source: str | os.PathLike[str] | Source, *,
                storage_options: Mapping[str, Any] | None = None,
@@ -224,28 +181,21 @@ def open_store(source: str | os.PathLike[str] | Source, *,
     >>> store.group["units/spike_times"][:10]  # doctest: +SKIP
     """
     src = source if isinstance(source, Source) else Source.from_url(source, storage_options)
-    if not src.is_local and not src.url.endswith((".json", ".json.gz", ".json.zst")):
-        # one HEAD tells index_one the kind and identity; Zarr stores come back as they are
+    if not src.is_refs_json:
+        # index_one tells the kind (one HEAD for remote sources) and makes or checks the
+        # references of an HDF5 file; Zarr stores and reference files come back as they are
         path = index_one(src.url, src.storage_options, str(refcache.ref_path(src.url, refs_dir)))
-        if path != src.url:  # an HDF5 file: its (current) references
+        if path != src.url:  # an HDF5 file: its current references
             return open_refs(path, storage_options=src.storage_options, on_stale=on_stale,
                              check_stale=False, relocate=relocate, cache=cache,
                              cache_dir=cache_dir)
-    kind = src.kind()
-    if kind == "zarr":
-        return _open_zarr(src, cache, cache_dir)
-    if kind == "hdf5":
-        path = index_one(src.url, src.storage_options, str(refcache.ref_path(src.url, refs_dir)))
-        return open_refs(path, storage_options=src.storage_options, on_stale=on_stale,
-                         check_stale=False, relocate=relocate, cache=cache, cache_dir=cache_dir)
-    if kind == "refs":
-        # the options are for the data the references point at, not for the reference file
-        options = storage_options if storage_options is not None else src.storage_options
-        return open_refs(src.url, storage_options=options, on_stale=on_stale,
-                         check_stale=check_stale, relocate=relocate, cache=cache,
-                         cache_dir=cache_dir, refs_dir=refs_dir)
-    raise NotNWBError("not an HDF5 NWB file, a Zarr NWB store or a reference file",
-                      source=src.url)
+        if src.kind() == "zarr":
+            return _open_zarr(src, cache, cache_dir)
+    # the options are for the data the references point at, not for the reference file
+    options = storage_options if storage_options is not None else src.storage_options
+    return open_refs(src.url, storage_options=options, on_stale=on_stale,
+                     check_stale=check_stale, relocate=relocate, cache=cache,
+                     cache_dir=cache_dir, refs_dir=refs_dir)
 
 
 def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None,
@@ -255,8 +205,7 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
               refs_dir: str | os.PathLike[str] | None = None) -> NWBStore:
     """Open a reference file (JSON or parquet) as an :class:`NWBStore`."""
     path = os.fspath(path)
-    meta = refcache.read_meta(path) if Path(path).is_dir() else load_refs(path).get(
-        refcache.META_KEY, {})
+    meta = refcache.read_meta(path)
     recorded = meta.get("source")
     source_url = relocate_url(recorded, relocate) if recorded else path
     src = Source.from_url(source_url, storage_options)
@@ -275,7 +224,7 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
             path = index_one(src.url, src.storage_options,
                              str(refcache.ref_path(src.url, refs_dir)), overwrite=True)
             meta = refcache.read_meta(path)
-    fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else load_refs(path)
+    fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else refcache.load(path)
     # local files: fsspec wraps its synchronous file system itself
     target: dict[str, Any] = {"remote_protocol": "file"} if src.is_local else {
         "fs": {src.protocol: async_filesystem(src)}}
@@ -334,8 +283,7 @@ def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] 
         store = FsspecStore(fs, read_only=True, path=src.fs_path)
     group = _open_group(LegacyZarrV2Store(store), src.url, _cache_namespace(src, {}), cache,
                         cache_dir)
-    return NWBStore(source=src.url, target=src.url, kind="zarr", group=group, fs=fs,
-                    root=src.fs_path)
+    return NWBStore(source=src.url, target=src.url, kind="zarr", group=group, fs=fs)
 
 
 def _cache_namespace(src: Source, meta: Mapping[str, Any]) -> str:

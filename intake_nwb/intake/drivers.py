@@ -46,9 +46,9 @@ from intake.source.base import DataSource, Schema
 from .._version import __version__
 from ..errors import TableNotFoundError
 from ..refs import default_refs_dir
-from ..sources import Source, expand
+from ..sources import REFS_JSON_SUFFIXES, Source, expand
 
-_REFS_SUFFIXES = (".json", ".json.gz", ".json.zst", ".parq")
+_REFS_SUFFIXES = (*REFS_JSON_SUFFIXES, ".parq")
 
 __all__ = ["NWBFileCatalog", "NWBMetadataSource", "NWBTableSource", "NWBTimeSeriesSource",
            "entry_names", "resolve_sources"]

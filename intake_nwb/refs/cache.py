@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -128,13 +130,46 @@ def open_parquet(path: str | os.PathLike[str]) -> Any:
     return LazyReferenceMapper(os.fspath(path), fs=fsspec.filesystem("file"), engine="pyarrow")
 
 
+_docs: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
+_docs_lock = threading.Lock()
+_DOC_CACHE_SIZE = 64
+
+
+class _RefDoc(dict):  # type: ignore[type-arg]
+    """A parsed reference file with a cheap repr: fsspec tokenizes filesystem kwargs with
+    ``str()``, which would print megabytes of references for every open."""
+
+    def __repr__(self) -> str:
+        return f"<references {id(self):x}>"
+
+    __str__ = __repr__
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a JSON reference file, memoised on path, mtime and size, so that the staleness
+    check and the store that opens it next parse it once (treat the result as read-only)."""
+    p = Path(path)
+    stat = p.stat()
+    key = (str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+    with _docs_lock:
+        if key in _docs:
+            _docs.move_to_end(key)
+            return _docs[key]
+    with open(p) as f:
+        doc = _RefDoc(json.load(f))
+    with _docs_lock:
+        _docs[key] = doc
+        while len(_docs) > _DOC_CACHE_SIZE:
+            _docs.popitem(last=False)
+    return doc
+
+
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``intake_nwb`` block of a reference file (JSON file or parquet directory)."""
     p = Path(path)
     try:
         if p.is_dir():
             return json.loads((p / ".zmetadata").read_text()).get(META_KEY, {})
-        with open(p) as f:
-            return json.load(f).get(META_KEY, {})
+        return load(p).get(META_KEY, {})
     except (OSError, ValueError) as exc:
         raise IntakeNWBError(f"unreadable reference file ({exc})", source=str(p)) from exc

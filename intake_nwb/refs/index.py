@@ -8,6 +8,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import fsspec.caching
@@ -233,18 +234,13 @@ def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,
     """
     src = Source(url, dict(storage_options or {}))
     info = src.info()  # one request serves kind and identity
-    target = cache.existing(cache.ref_path(url, os.path.dirname(path)))
+    target = cache.existing(Path(path))
     if (target is not None and not overwrite and info.get("type") != "directory"
             and is_current(target, url, file_identity(info))):
         return str(target)  # current references exist only for HDF5 sources: no need to look
-    if src.is_local or info.get("type") == "directory" or url.endswith(
-            (".json", ".json.gz", ".json.zst")):
-        kind = src.kind(info)
-        if kind in ("zarr", "refs"):
+    if src.is_local or info.get("type") == "directory" or src.is_refs_json:
+        if _needs_no_references(src.kind(info), url):
             return url
-        if kind != "hdf5":
-            raise NotNWBError("not an HDF5 file or a Zarr store (no HDF5 signature)",
-                              source=url)
         meta = translate_source(src, src.identity(info), options or Options())
     else:
         with _LayoutHint(src) as hint:
@@ -252,18 +248,25 @@ def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,
             fobj = open_remote_hdf5(src, info.get("size"))
             try:
                 _prefetch(src, fobj, hint.windows)
-                kind = src.kind(info, head=fobj.read(HEAD_BYTES))
-                if kind in ("zarr", "refs"):
+                if _needs_no_references(src.kind(info, head=fobj.read(HEAD_BYTES)), url):
                     return url
-                if kind != "hdf5":
-                    raise NotNWBError("not an HDF5 file or a Zarr store (no HDF5 signature)",
-                                      source=url)
                 meta = translate_source(src, src.identity(info), options or Options(),
                                         fobj=fobj)
                 hint.record(fobj)
             finally:
                 fobj.close()
-    return str(cache.write(cache.ref_path(url, os.path.dirname(path)), meta.pop("_refset"), meta))
+    return str(cache.write(Path(path), meta.pop("_refset"), meta))
+
+
+def _needs_no_references(kind: str, url: str) -> bool:
+    """Zarr stores and reference files are read as they are; HDF5 needs references; anything
+    else is not NWB."""
+    if kind in ("zarr", "refs"):
+        return True
+    if kind != "hdf5":
+        raise NotNWBError("not an HDF5 NWB file, a Zarr NWB store or a reference file",
+                          source=url)
+    return False
 
 
 def open_remote_hdf5(src: Source, size: int | None = None) -> Any:
