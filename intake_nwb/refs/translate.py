@@ -285,10 +285,10 @@ def _dataset(state: _State, ds: h5py.Dataset, zpath: str) -> None:
     if kind == "string":
         values, filters = _encode_strings(data)
     elif kind == "reference":
-        attrs.setdefault(cv.ZARR_DTYPE, cv.OBJECT)
-        if scalar:
-            attrs[cv.ZARR_DTYPE] = cv.SCALAR
+        if scalar:  # zarr_dtype already says "scalar"
             attrs["intake_nwb_value_dtype"] = cv.OBJECT
+        else:
+            attrs[cv.ZARR_DTYPE] = cv.OBJECT
         values = _map_objects(data, lambda r: _ref(state, r))
         filters = [_JSON.get_config()]
     elif kind == "compound-object":
@@ -318,9 +318,7 @@ def _value_kind(dt: np.dtype) -> str:
         return "direct" if dt.kind == "S" else "string"
     if h5py.check_ref_dtype(dt) is not None:
         return "reference"
-    if h5py.check_vlen_dtype(dt) is not None:
-        return "vlen"
-    if dt.kind == "O":
+    if h5py.check_vlen_dtype(dt) is not None or dt.kind == "O":
         return "vlen"
     if dt.subdtype is not None:
         raise TypeError(f"HDF5 array datatype {dt!r} is not representable in zarr v2")
