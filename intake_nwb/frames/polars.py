@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..errors import Errors, IntakeNWBError, SchemaConflictError, TableNotFoundError
+from ..errors import (
+    Errors,
+    IntakeNWBError,
+    SchemaConflictError,
+    TableNotFoundError,
+    report_failures,
+)
 from ..nwb import NWBReader, TableReader
 from ..nwb.metadata import read_metadata
 from ..nwb.tables import COMPOUND, ENUM, ID, REFERENCE, REGION, TSREF, ColumnData, ColumnSpec
@@ -259,17 +264,11 @@ def _open_tables(sources: Any, table_path: str, *, errors: Errors, resolve_regio
             reader = TableReader(NWBReader(store), table_path)
             tables.append(_FileTable(reader, table_schema(reader,
                                                           resolve_regions=resolve_regions)))
-        except TableNotFoundError as exc:
-            if errors == "raise" or len(stores) == 1:
-                raise
-            failures[store.source] = exc
         except IntakeNWBError as exc:
-            if errors == "raise":
+            if errors == "raise" or (len(stores) == 1 and isinstance(exc, TableNotFoundError)):
                 raise
             failures[store.source] = exc
-    if failures and errors == "warn":
-        warnings.warn(f"{len(failures)} files skipped: " + "; ".join(
-            str(e) for e in failures.values()), stacklevel=3)
+    report_failures(failures, errors, "were skipped")
     if not tables:
         raise TableNotFoundError(f"no file has a table at {table_path}", path=table_path)
     return tables
