@@ -55,6 +55,7 @@ from typing import Any
 from _measure import emit_result  # benchmarks/ is on sys.path: the scripts run as scripts
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests.support: the loopback servers live with the tests
 TASKS = ("trials", "units_scalar", "filter_spikes", "metadata", "timeseries")
 TABLE_TASKS = ("trials", "units_scalar", "filter_spikes", "metadata")
 TOOLS = ("ours cold", "ours warm", "lazynwb", "pynwb+remfile")
@@ -246,7 +247,7 @@ def measure(tool: str, task: str, lab: Lab, urls: list[str], warm_refs: list[str
 def run_lab(lab: Lab, n_files: int, tools: Sequence[str], tasks: Sequence[str], latency: float,
             peer_python: Path | None, repeat: int, timeout: float) -> list[Run]:
     import intake_nwb
-    from intake_nwb.testing.http_server import RangeHTTPServer
+    from tests.support.http_server import RangeHTTPServer
 
     paths = lab.paths[:n_files]
     runs: list[Run] = []

@@ -594,7 +594,7 @@ def _check_main(args: argparse.Namespace) -> int:
     """Main environment: index + materialize the given files, compare them in the venv."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import intake_nwb
-    from intake_nwb.testing.materialize import materialize
+    from tests.support.materialize import materialize
 
     with tempfile.TemporaryDirectory(prefix="hdmf-zarr-check-") as tmp:
         refs = intake_nwb.index(args.files, refs_dir=Path(tmp) / "refs", progress=False)

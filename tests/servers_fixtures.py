@@ -7,7 +7,7 @@ A missing emulator (executable or fsspec backend) skips the tests that need it, 
 command as the reason; with ``CI=true`` it fails them instead, so CI cannot go green by skipping.
 An emulator that is installed but fails to start always fails.
 
-Importing this module (through ``intake_nwb.testing.servers``) also sets
+Importing this module (through ``tests.support.servers``) also sets
 ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` before gcsfs is imported; see that module.
 """
 
@@ -20,8 +20,8 @@ from typing import NoReturn, TypeVar
 
 import pytest
 
-from intake_nwb.testing.http_server import RangeHTTPServer
-from intake_nwb.testing.servers import (
+from tests.support.http_server import RangeHTTPServer
+from tests.support.servers import (
     AzuriteBlobServer,
     EmulatorNotFoundError,
     EmulatorServer,

@@ -32,7 +32,7 @@ from intake_nwb.errors import IntakeNWBError
 from intake_nwb.frames import get_metadata_df, scan_nwb
 from intake_nwb.frames.xarray import get_timeseries
 from intake_nwb.intake.drivers import NWBFileCatalog, NWBTableSource, entry_names
-from intake_nwb.testing.http_server import RangeHTTPServer
+from tests.support.http_server import RangeHTTPServer
 
 from .conftest import DATA_DIR, PYNWB_FAILS, real_hdf5_files, real_zarr_stores
 

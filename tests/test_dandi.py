@@ -1,6 +1,6 @@
 """DANDI: REST resolution, pinned catalogs, pin verification, the S3 -> download fallback.
 
-Everything runs against :class:`intake_nwb.testing.dandi_server.DandiTestServer`: a loopback
+Everything runs against :class:`tests.support.dandi_server.DandiTestServer`: a loopback
 DANDI API with the real API's JSON shapes, serving real NWB files from ``../shared/data/nwb``
 out of moto's S3 through a gate that can answer 403. ``test_live_archive`` reads the real
 archive and runs only with ``pytest -m network`` (and skips without a network).
@@ -31,7 +31,7 @@ from intake_nwb.dandi import (
     verify_pins,
 )
 from intake_nwb.errors import PinMismatchError
-from intake_nwb.testing.dandi_server import DandiTestServer, dandi_etag
+from tests.support.dandi_server import DandiTestServer, dandi_etag
 
 ALM_1 = ("dandi-cli/sub-anm369963_ses-20170228.nwb",
          "sub-anm369963/sub-anm369963_ses-20170228.nwb")

@@ -1,7 +1,7 @@
 """hdmf-zarr's ``NWBZarrIO`` reads each virtual store as pynwb's ``NWBHDF5IO`` reads its HDF5 file.
 
 Every real HDF5 file of the test data is indexed, its reference set copied into a local Zarr v2
-directory store (:func:`intake_nwb.testing.materialize.materialize`: ``NWBZarrIO`` accepts only
+directory store (:func:`tests.support.materialize.materialize`: ``NWBZarrIO`` accepts only
 local stores) and, in hdmf-zarr's own venv (it pins ``zarr<3``; see ``hdmf_zarr_venv.py``),
 read with ``NWBZarrIO`` and compared with ``NWBHDF5IO`` on the original: the same objects
 (type, name, place, object_id), every field of every object, every DynamicTable's
@@ -85,7 +85,7 @@ def _table(results: list[dict]) -> str:
 
 def test_nwbzarrio_reads_virtual_stores_as_nwbhdf5io_reads_files(venv_python, real_files, tmp_path):
     import intake_nwb
-    from intake_nwb.testing.materialize import materialize
+    from tests.support.materialize import materialize
 
     t0 = time.monotonic()
     data_root = real_files[0].parents[1]

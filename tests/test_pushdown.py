@@ -11,7 +11,7 @@ import pytest
 import intake_nwb
 from intake_nwb.frames import scan_nwb
 from intake_nwb.sample import write_session
-from intake_nwb.testing.http_server import RangeHTTPServer
+from tests.support.http_server import RangeHTTPServer
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 import intake_nwb
 from intake_nwb.refs import read_meta
 from intake_nwb.sources import HTTP_ATTEMPTS, RemoteIOError, Source
-from intake_nwb.testing.http_server import RangeHTTPServer
+from tests.support.http_server import RangeHTTPServer
 
 pytestmark = pytest.mark.servers
 

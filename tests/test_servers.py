@@ -18,7 +18,7 @@ import fsspec
 import pytest
 import requests
 
-from intake_nwb.testing.http_server import RangeHTTPServer, parse_range
+from tests.support.http_server import RangeHTTPServer, parse_range
 
 pytestmark = pytest.mark.servers
 

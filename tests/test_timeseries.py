@@ -457,7 +457,7 @@ def test_synthetic_dataset(synth: tuple[Path, Path]) -> None:
 # -- remote reads --------------------------------------------------------------------------------
 
 def test_http_window_reads_its_bytes(ts_refs: Path, tmp_path: Path) -> None:
-    from intake_nwb.testing.http_server import RangeHTTPServer
+    from tests.support.http_server import RangeHTTPServer
 
     with RangeHTTPServer(DATA / "nwb-guide") as srv:
         url = srv.url_for("sub-001_ses-1.nwb")
@@ -482,7 +482,7 @@ def test_http_window_reads_its_bytes(ts_refs: Path, tmp_path: Path) -> None:
 
 
 def test_http_disk_cache(tmp_path: Path) -> None:
-    from intake_nwb.testing.http_server import RangeHTTPServer
+    from tests.support.http_server import RangeHTTPServer
 
     with RangeHTTPServer(DATA / "nwb-guide") as srv:
         url = srv.url_for("sub-001_ses-1.nwb")

@@ -3,7 +3,7 @@
     python catalogs/dandi/make_example.py           # example_local.yaml, from a loopback archive
     python catalogs/dandi/make_example.py --live    # dandi_000006.yaml + refs/, from the archive
 
-The local example runs ``intake_nwb.testing.dandi_server.DandiTestServer`` (moto S3 behind a
+The local example runs ``tests.support.dandi_server.DandiTestServer`` (moto S3 behind a
 DANDI API on 127.0.0.1) with two real DANDI:000006 sessions and a Zarr NWB store from
 ``../shared/data/nwb``: it shows what a pinned catalog holds, but its URLs point at servers that
 stopped when the script ended. The live one needs the internet: one published asset of
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # tests.support: the loopback archive lives with the tests
 DATA = Path(os.environ.get("INTAKE_NWB_TEST_DATA", HERE.parents[2] / "shared/data/nwb"))
 LIVE_VERSION = "0.220126.1855"
 LIVE_ASSETS = ["f1b6ed8f-1e14-44fa-b4ee-240d0efe3759"]
@@ -28,8 +29,8 @@ LIVE_ASSETS = ["f1b6ed8f-1e14-44fa-b4ee-240d0efe3759"]
 
 def local() -> Path:
     from intake_nwb.dandi import dandi_catalog
-    from intake_nwb.testing.dandi_server import DandiTestServer
-    from intake_nwb.testing.servers import MotoS3Server
+    from tests.support.dandi_server import DandiTestServer
+    from tests.support.servers import MotoS3Server
 
     out = HERE / "example_local.yaml"
     with MotoS3Server() as s3, DandiTestServer(s3) as archive, \

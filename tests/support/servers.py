@@ -494,7 +494,7 @@ class GCSEmulatorServer(EmulatorServer):
                 "gcsfs was imported with GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT enabled, so every "
                 "operation against the GCS emulator first tries a gRPC bucket-layout probe "
                 "(~0.2 s each). Set GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false before importing "
-                "gcsfs (importing intake_nwb.testing.servers early does that).",
+                "gcsfs (importing tests.support.servers early does that).",
                 RuntimeWarning,
                 stacklevel=2,
             )
