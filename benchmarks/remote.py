@@ -79,8 +79,8 @@ def _child(args: dict[str, Any]) -> None:
     import intake_nwb
 
     srcs, task = args["srcs"], args["task"]
-    for module in (("intake_nwb.frames.xarray",) if task == "timeseries"
-                   else ("intake_nwb.frames.polars", "intake_nwb.store")):
+    for module in (("intake_nwb.frames.timeseries",) if task == "timeseries"
+                   else ("intake_nwb.frames.tables", "intake_nwb.store")):
         importlib.import_module(module)
     kw = {"refs_dir": args["refs_dir"]}
     t = time.perf_counter()
@@ -97,7 +97,7 @@ def _child(args: dict[str, Any]) -> None:
     elif task == "metadata":
         check = intake_nwb.get_metadata_df(srcs, progress=False, **kw).height
     elif task == "timeseries":
-        from intake_nwb.frames.xarray import get_timeseries
+        from intake_nwb.frames.timeseries import get_timeseries
 
         check = 0
         for src in srcs:

@@ -46,7 +46,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mb": peak_mb()}
 
 _READ = _PRELUDE + """
 import numpy as np
-from intake_nwb.frames.xarray import get_timeseries
+from intake_nwb.frames.timeseries import get_timeseries
 baseline = peak_mb()  # interpreter + numpy/xarray/dask/zarr imports
 t0 = time.perf_counter()
 da = get_timeseries(args["path"], "/acquisition/lfp", refs_dir=args["refs"],

@@ -37,8 +37,8 @@ _EXPORTS = {
     # layer 6: catalogs, DANDI
     "build_catalog": "catalog",
     "dandi_catalog": "dandi", "get_dandi_sources": "dandi", "get_dandi_assets": "dandi",
-    "verify_pins": "dandi", "DandiAPIError": "dandi", "DandiNotFoundError": "dandi",
-    "DraftVersionWarning": "dandi",
+    "verify_pins": "dandi", "DandiAPIError": "errors", "DandiNotFoundError": "errors",
+    "DraftVersionWarning": "errors",
 }
 
 __all__ = [
@@ -93,17 +93,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from .catalog import build_catalog
-    from .dandi import (
+    from .dandi import dandi_catalog, get_dandi_assets, get_dandi_sources, verify_pins
+    from .errors import (
+        BatchError,
         DandiAPIError,
         DandiNotFoundError,
         DraftVersionWarning,
-        dandi_catalog,
-        get_dandi_assets,
-        get_dandi_sources,
-        verify_pins,
-    )
-    from .errors import (
-        BatchError,
         IntakeNWBError,
         NotNWBError,
         PinMismatchError,

@@ -62,7 +62,7 @@ def attr_ref(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def ref_path(ref: Any) -> str | None:
+def ref_target(ref: Any) -> str | None:
     """The path a reference points to (``None`` for a null reference)."""
     if is_ref(ref):
         return ref["path"] or None

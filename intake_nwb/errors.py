@@ -42,6 +42,14 @@ class SourceNotFoundError(IntakeNWBError, FileNotFoundError):
     """The source path or URL does not exist (or a glob matched nothing)."""
 
 
+class RemoteIOError(IntakeNWBError):
+    """A remote request that still failed after every retry; names the URL and byte range.
+
+    Not an ``OSError``: aiohttp would rewrap it (as ``ClientOSError``) and zarr/fsspec must
+    never mistake it for a missing key (``FileNotFoundError`` means "fill value" to zarr).
+    """
+
+
 class NotNWBError(IntakeNWBError):
     """The file is not an NWB file: not HDF5/Zarr, truncated, or lacking ``nwb_version``."""
 
@@ -74,6 +82,18 @@ class SchemaConflictError(IntakeNWBError, TypeError):
 
 class PinMismatchError(IntakeNWBError):
     """A DANDI asset no longer matches the size/etag pinned in its catalog."""
+
+
+class DandiAPIError(IntakeNWBError):
+    """The DANDI API refused or failed a request (authentication, server error, bad answer)."""
+
+
+class DandiNotFoundError(SourceNotFoundError, DandiAPIError):
+    """No such dandiset, version or asset (the API answered 404)."""
+
+
+class DraftVersionWarning(UserWarning):
+    """A catalog of a dandiset's draft: the draft can change, the catalog is not reproducible."""
 
 
 class BatchError(IntakeNWBError):

@@ -27,11 +27,12 @@ import yaml
 import intake_nwb
 import intake_nwb.store
 from intake_nwb.catalog import build, build_catalog
+from intake_nwb.catalog.names import entry_names
 from intake_nwb.cli import main
 from intake_nwb.errors import IntakeNWBError
 from intake_nwb.frames import get_metadata_df, scan_nwb
-from intake_nwb.frames.xarray import get_timeseries
-from intake_nwb.intake.drivers import NWBFileCatalog, NWBTableSource, entry_names
+from intake_nwb.frames.timeseries import get_timeseries
+from intake_nwb.intake.drivers import NWBFileCatalog, NWBTableSource
 from tests.support.http_server import RangeHTTPServer
 
 from .conftest import DATA_DIR, PYNWB_FAILS, real_hdf5_files, real_zarr_stores

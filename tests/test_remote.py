@@ -21,8 +21,10 @@ import polars as pl
 import pytest
 
 import intake_nwb
+from intake_nwb.errors import RemoteIOError
 from intake_nwb.refs import read_meta
-from intake_nwb.sources import HTTP_ATTEMPTS, RemoteIOError, Source
+from intake_nwb.sources import Source
+from intake_nwb.sources.http import HTTP_ATTEMPTS
 from tests.support.http_server import RangeHTTPServer
 
 pytestmark = pytest.mark.servers
@@ -123,7 +125,7 @@ def test_metadata(remote: dict[str, Any], truth: list[dict[str, Any]], tmp_path:
 
 
 def test_timeseries(remote: dict[str, Any], truth: list[dict[str, Any]], tmp_path: Path) -> None:
-    from intake_nwb.frames.xarray import get_timeseries
+    from intake_nwb.frames.timeseries import get_timeseries
 
     da = get_timeseries(remote["urls"][0], SERIES, storage_options=remote["options"],
                         refs_dir=tmp_path)

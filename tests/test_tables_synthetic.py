@@ -78,7 +78,7 @@ def test_union_of_columns_and_supertype(files: dict[str, str], tmp_path: Path) -
 
 def test_conflict_without_supertype_names_the_files(files: dict[str, str], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from intake_nwb.frames import polars as frames_polars
+    from intake_nwb.frames import tables as frames_polars
 
     real = frames_polars.column_dtype
 

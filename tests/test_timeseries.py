@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import intake_nwb.frames.xarray as X
+import intake_nwb.frames.timeseries as X
+import intake_nwb.store.workers as W
 from intake_nwb.errors import IntakeNWBError, TimeSeriesNotFoundError
 from intake_nwb.nwb import NWBReader
 from intake_nwb.nwb.timeseries import TimeSeriesReader, find_timeseries, timeseries_paths
@@ -409,8 +410,8 @@ def test_pickle_roundtrip(synth: tuple[Path, Path]) -> None:
         back = pickle.loads(pickle.dumps(da))
         assert back.identical(da) or np.array_equal(back.values, da.values)
         assert type(back.xindexes["time"]) is type(da.xindexes["time"])
-        X._stores.clear()  # as in a fresh process: the spec reopens the store
-        X._arrays.clear()
+        W._stores.clear()  # as in a fresh process: the spec reopens the store
+        W._arrays.clear()
         assert np.array_equal(back.isel(time=slice(100, 300)).values,
                               da.isel(time=slice(100, 300)).values)
 
@@ -427,7 +428,7 @@ def test_distributed_reduction(synth: tuple[Path, Path]) -> None:
             distributed.Client(cluster) as client:
         mean = lfp.mean("time").compute()
         tsum = raw.time.sum().compute()
-        ran_on = client.run(lambda: len(X._stores))  # each worker opened its own store
+        ran_on = client.run(lambda: len(W._stores))  # each worker opened its own store
     assert np.allclose(mean.values, expect_mean) and float(tsum) == pytest.approx(expect_t)
     assert len(ran_on) == 2 and all(n >= 1 for n in ran_on.values())
 
@@ -490,8 +491,8 @@ def test_http_disk_cache(tmp_path: Path) -> None:
                               refs_dir=tmp_path / "refs")
         window = da.isel(time=slice(100, 3000)).values
         assert any((tmp_path / "blocks").iterdir())
-        X._stores.clear()  # a new session: bytes come from the disk cache
-        X._arrays.clear()
+        W._stores.clear()  # a new session: bytes come from the disk cache
+        W._arrays.clear()
         before = srv.stats()["bytes_sent"]
         da = X.get_timeseries(url, cache="disk", cache_dir=tmp_path / "blocks",
                               refs_dir=tmp_path / "refs")

@@ -5,8 +5,9 @@ The xarray side (xarray, dask) is imported on first use, so table work does not 
 
 from typing import Any
 
+from .metadata import get_metadata_df
 from .nwbfile import LazyNWB, describe, get_internal_paths, open_nwb
-from .polars import get_df, get_metadata_df, get_table_schema, read_nwb, scan_nwb
+from .tables import get_df, get_table_schema, read_nwb, scan_nwb
 
 _XARRAY = ("get_timeseries", "get_timeseries_dataset")
 
@@ -17,7 +18,7 @@ __all__ = ["LazyNWB", "describe", "get_df", "get_internal_paths", "get_metadata_
 
 def __getattr__(name: str) -> Any:
     if name in _XARRAY:
-        from . import xarray
+        from . import timeseries
 
-        return getattr(xarray, name)
+        return getattr(timeseries, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

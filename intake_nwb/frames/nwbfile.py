@@ -17,7 +17,7 @@ import polars as pl
 from ..nwb import NWBReader, TableReader
 from ..nwb.metadata import SUBJECT_FIELDS, read_metadata
 from ..store import open_store
-from .polars import get_df
+from .tables import get_df
 
 # short names for the tables most people ask for
 _WELL_KNOWN = {
@@ -77,7 +77,7 @@ class LazyNWB:
 
     def get_timeseries(self, path: str, **kwargs: Any) -> Any:
         """The TimeSeries at ``path`` as a lazy xarray DataArray."""
-        from .xarray import get_timeseries
+        from .timeseries import get_timeseries
 
         return get_timeseries(self._store.target, path, **kwargs)
 

@@ -22,7 +22,6 @@ _EXPORTS = {
     "NWBMetadataSource": "drivers",
     "NWBTableSource": "drivers",
     "NWBTimeSeriesSource": "drivers",
-    "entry_names": "drivers",
     "NWB": "readers",
     "NWBMetadataReader": "readers",
     "NWBTableReader": "readers",

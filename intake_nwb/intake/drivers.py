@@ -27,183 +27,22 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
-import json
-import keyword
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-from fsspec.core import split_protocol
 from intake.catalog import Catalog
 from intake.catalog.local import LocalCatalogEntry
 from intake.source.base import DataSource, Schema
 
 from .._version import __version__
+from ..catalog.locate import refs_dir_for, resolve_sources
+from ..catalog.names import entry_names
+from ..dandi.pins import verified_relocate
 from ..errors import TableNotFoundError
-from ..refs import default_refs_dir
-from ..sources import REFS_JSON_SUFFIXES, Source, expand
 
-_REFS_SUFFIXES = (*REFS_JSON_SUFFIXES, ".parq")
-
-__all__ = ["NWBFileCatalog", "NWBMetadataSource", "NWBTableSource", "NWBTimeSeriesSource",
-           "entry_names", "resolve_sources"]
-
-
-# -- shared helpers ------------------------------------------------------------------------------
-
-def clean_url(url: str) -> str:
-    """Collapse the ``//`` that ``{{ CATALOG_DIR }}/...`` leaves (intake ends local dirs in /).
-
-    Examples
-    --------
-    >>> clean_url("/lab//refs/a.json"), clean_url("http://host/lab//refs/"), clean_url("/d/")
-    ('/lab/refs/a.json', 'http://host/lab/refs/', '/d/')
-    """
-    proto, rest = split_protocol(url)
-    if proto is None:
-        if not rest:
-            return rest
-        return os.path.normpath(rest) + ("/" if rest.endswith("/") and rest != "/" else "")
-    return f"{proto}://{re.sub('/{2,}', '/', rest)}"
-
-
-def _fetch_refs(src: Source) -> str:
-    """A local copy of a remote reference file, kept per URL and identity (ETag/size/mtime)."""
-    key = json.dumps([src.url, src.identity()], sort_keys=True, default=str)
-    name = f"{hashlib.sha256(key.encode()).hexdigest()[:16]}-{src.name}"
-    dest = default_refs_dir().parent / "remote-refs" / name
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".tmp-")) / src.name
-        try:
-            src.fs.get(src.fs_path, str(tmp), recursive=src.url.endswith(".parq"))
-            os.replace(tmp, dest)
-        finally:
-            shutil.rmtree(tmp.parent, ignore_errors=True)
-    return str(dest)
-
-
-def resolve_sources(sources: Any, storage_options: Mapping[str, Any] | None = None) -> list[str]:
-    """Expand globs, clean catalog-relative paths and fetch remote reference files locally.
-
-    Examples
-    --------
-    >>> resolve_sources(["/lab//refs/a.nwb.0123456789ab.json"])  # doctest: +SKIP
-    ['/lab/refs/a.nwb.0123456789ab.json']
-    """
-    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
-    srcs = expand([clean_url(os.fspath(s)) for s in items], storage_options)
-    return [_fetch_refs(s) if not s.is_local and s.url.endswith(_REFS_SUFFIXES) else s.url
-            for s in srcs]
-
-
-def _refs_dir(refs: str | os.PathLike[str] | None) -> str | None:
-    """Reference files are written locally: a remote ``refs`` folder falls back to the cache."""
-    if refs is None:
-        return None
-    refs = clean_url(os.fspath(refs))
-    return refs if split_protocol(refs)[0] in (None, "file") else None
-
-
-def _relocate(relocate: Mapping[str, str] | None) -> dict[str, str] | None:
-    return {clean_url(k): clean_url(v) for k, v in relocate.items()} if relocate else None
-
-
-def verified_relocate(pins: Mapping[str, Mapping[str, Any]] | None, paths: Sequence[str],
-                      relocate: Mapping[str, str] | None,
-                      storage_options: Mapping[str, Any] | None) -> dict[str, str]:
-    """The relocation map to read with; with ``pins`` (DANDI catalogs), checked first.
-
-    :func:`intake_nwb.dandi.verify_pins` compares each pinned asset with its pin (raising
-    ``PinMismatchError``) and maps assets whose S3 URL refuses access to their download URL.
-
-    Examples
-    --------
-    >>> verified_relocate(None, [], {"/old//data/": "/new/data/"}, None)
-    {'/old/data/': '/new/data/'}
-    """
-    out = _relocate(relocate) or {}
-    if pins:
-        from ..dandi import verify_pins
-
-        out = verify_pins(pins, list(paths), relocate=out or None,
-                          storage_options=storage_options or None)
-    return out
-
-
-# Names a catalog answers as attributes itself (``cat.metadata`` is not an entry).
-RESERVED = frozenset(n for n in dir(Catalog) if not n.startswith("_")) | {"cat", "metadata"}
-_ROOTS = {"acquisition", "analysis", "general", "intervals", "processing", "scratch", "stimulus"}
-
-
-def _parts(path: str) -> list[str]:
-    parts = [re.sub(r"\W+", "_", p).strip("_") for p in path.strip("/").split("/")]
-    parts = [p for p in parts if p]
-    if len(parts) > 1 and parts[0] in _ROOTS:
-        parts = parts[1:]
-    out: list[str] = []
-    for p in parts:  # "Position/position" reads as one word
-        if out and out[-1].lower() == p.lower():
-            out[-1] = p
-        else:
-            out.append(p)
-    return out or ["entry"]
-
-
-def entry_names(paths: Sequence[str], taken: Iterable[str] = ()) -> dict[str, str]:
-    """Readable, unique entry names for NWB paths: the last component, more on collisions.
-
-    Standard roots (``/processing``, ``/intervals``, ...) are left out, repeated neighbours
-    (``Position/position``) count once, and names already ``taken`` (or answered by the
-    catalog itself, like ``metadata``) are avoided.
-
-    Examples
-    --------
-    >>> entry_names(["/units", "/intervals/trials", "/processing/behavior/Position/position",
-    ...              "/processing/ecephys/LFP/ElectricalSeries", "/acquisition/ElectricalSeries"])
-    ... # doctest: +NORMALIZE_WHITESPACE
-    {'/units': 'units', '/intervals/trials': 'trials',
-     '/processing/behavior/Position/position': 'position',
-     '/processing/ecephys/LFP/ElectricalSeries': 'LFP_ElectricalSeries',
-     '/acquisition/ElectricalSeries': 'ElectricalSeries'}
-    """
-    paths = list(dict.fromkeys(paths))
-    blocked = set(taken) | RESERVED | set(keyword.kwlist)
-    parts = {p: _parts(p) for p in paths}
-    depth = dict.fromkeys(paths, 1)
-
-    def name(p: str) -> str:
-        out = "_".join(parts[p][-depth[p]:])
-        return out if out[0].isalpha() else f"nwb_{out}"
-
-    while True:
-        names = {p: name(p) for p in paths}
-        groups: dict[str, list[str]] = {}
-        for p, n in names.items():
-            groups.setdefault(n, []).append(p)
-        clashing = [g for n, g in groups.items() if len(g) > 1 or n in blocked]
-        grown = False
-        for group in clashing:
-            for p in group:
-                if depth[p] < len(parts[p]):
-                    depth[p] += 1
-                    grown = True
-        if not grown:
-            break
-    out: dict[str, str] = {}
-    used = set(blocked)
-    for p in paths:  # what extending could not separate gets a number
-        n, i = names[p], 2
-        while n in used:
-            n, i = f"{names[p]}_{i}", i + 1
-        out[p] = n
-        used.add(n)
-    return out
+__all__ = ["NWBFileCatalog", "NWBMetadataSource", "NWBTableSource", "NWBTimeSeriesSource"]
 
 
 class _NWBSource(DataSource):
@@ -237,7 +76,7 @@ class _NWBSource(DataSource):
         if self._relocate_map is None:  # pinned DANDI assets are verified once, first
             self._relocate_map = verified_relocate(self.pins, self.paths, self.relocate,
                                                    self.storage_options)
-        return dict(storage_options=self.storage_options or None, refs_dir=_refs_dir(self.refs),
+        return dict(storage_options=self.storage_options or None, refs_dir=refs_dir_for(self.refs),
                     relocate=self._relocate_map or None, check_stale=self.check_stale)
 
     def _close(self) -> None:
@@ -329,7 +168,7 @@ class NWBTableSource(_NWBSource):
         return self._lf
 
     def _get_schema(self) -> Schema:
-        from ..frames.polars import TABLE_INDEX
+        from ..frames.tables import TABLE_INDEX
 
         lf = self.to_lazy()
         schema = lf.collect_schema()
@@ -426,7 +265,7 @@ class NWBTimeSeriesSource(_NWBSource):
         return hits[0]
 
     def _array(self, i: int) -> Any:
-        from ..frames.xarray import get_timeseries
+        from ..frames.timeseries import get_timeseries
         from ..store import open_store
 
         opts = self._open_kwargs()
@@ -581,7 +420,7 @@ class NWBFileCatalog(Catalog):
         relocate = verified_relocate(opts["pins"], [path], opts["relocate"],
                                      opts["storage_options"])
         store = open_store(path, storage_options=opts["storage_options"],
-                           refs_dir=_refs_dir(opts["refs"]), relocate=relocate or None,
+                           refs_dir=refs_dir_for(opts["refs"]), relocate=relocate or None,
                            check_stale=opts["check_stale"])
         nwb = NWBReader(store)
         tables, series = nwb.tables, timeseries_paths(nwb)

@@ -72,7 +72,7 @@ class NWBTableReader(_NWBReader):
 
     imports = {"intake_nwb", "polars"}
     output_instance = "polars:LazyFrame"
-    func = "intake_nwb.frames.polars:scan_nwb"
+    func = "intake_nwb.frames.tables:scan_nwb"
     driver = "NWBTableSource"
 
     def _read(self, data: NWB, table_path: str = "/units", **kwargs: Any) -> Any:
@@ -93,7 +93,7 @@ class NWBTimeSeriesReader(_NWBReader):
 
     imports = {"intake_nwb", "xarray", "dask"}
     output_instance = "xarray:DataArray"
-    func = "intake_nwb.frames.xarray:get_timeseries"
+    func = "intake_nwb.frames.timeseries:get_timeseries"
     driver = "NWBTimeSeriesSource"
 
     def _read(self, data: NWB, path: str | None = None, **kwargs: Any) -> Any:
@@ -110,7 +110,7 @@ class NWBMetadataReader(_NWBReader):
 
     imports = {"intake_nwb", "polars"}
     output_instance = "polars:DataFrame"
-    func = "intake_nwb.frames.polars:get_metadata_df"
+    func = "intake_nwb.frames.tables:get_metadata_df"
     driver = "NWBMetadataSource"
 
     def _read(self, data: NWB, **kwargs: Any) -> Any:

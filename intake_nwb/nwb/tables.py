@@ -91,13 +91,13 @@ class TableReader:
         index_of: dict[str, str] = {}
         for name, arr in arrays.items():
             if self.nwb.types.is_a(types[name], "VectorIndex"):
-                target = cv.ref_path(cv.attr_ref(arr.attrs.get("target")))
+                target = cv.ref_target(cv.attr_ref(arr.attrs.get("target")))
                 tname = target.rsplit("/", 1)[-1] if target else _strip_index(name, arrays)
                 if tname:
                     index_of[tname] = name
         indexes = set(index_of.values())
         # EnumData's elements live in the table group too, but are not a column
-        elements = {cv.ref_path(cv.attr_ref(a.attrs.get("elements"))) for a in arrays.values()}
+        elements = {cv.ref_target(cv.attr_ref(a.attrs.get("elements"))) for a in arrays.values()}
         n_ids = arrays["id"].shape[0] if "id" in arrays else None
         colnames = self.group.attrs.get("colnames", [])
         if isinstance(colnames, str):
@@ -134,10 +134,10 @@ class TableReader:
         common = dict(neurodata_type=ndtype, index_paths=chain, description=desc)
         zdtype = attrs.get(cv.ZARR_DTYPE)
         if self.nwb.types.is_a(ndtype, "DynamicTableRegion"):
-            target = cv.ref_path(cv.attr_ref(attrs.get("table")))
+            target = cv.ref_target(cv.attr_ref(attrs.get("table")))
             return ColumnSpec(name, _path(arr), REGION, target_table=target, **common)
         if self.nwb.types.is_a(ndtype, "EnumData"):
-            elements = cv.ref_path(cv.attr_ref(attrs.get("elements")))
+            elements = cv.ref_target(cv.attr_ref(attrs.get("elements")))
             return ColumnSpec(name, _path(arr), ENUM, elements_path=elements, **common)
         if isinstance(zdtype, list):
             kind = TSREF if self.nwb.types.is_a(ndtype, "TimeSeriesReferenceVectorData") or [
@@ -223,13 +223,13 @@ class TableReader:
 
     def _decode(self, spec: ColumnSpec, values: np.ndarray) -> np.ndarray:
         if spec.kind == REFERENCE:
-            return _map(values, cv.ref_path)
+            return _map(values, cv.ref_target)
         if spec.kind == TSREF:
             return _map(values, lambda r: None if r is None else
-                        (r[0], r[1], cv.ref_path(r[2])))
+                        (r[0], r[1], cv.ref_target(r[2])))
         if spec.kind == COMPOUND and values.dtype.kind == "O":
             return _map(values, lambda r: None if r is None else tuple(
-                cv.ref_path(v) if cv.is_ref(v) else v for v in r))
+                cv.ref_target(v) if cv.is_ref(v) else v for v in r))
         if values.dtype.kind == "S":
             return _map(values, lambda b: b.decode("utf-8", "replace"))
         return values

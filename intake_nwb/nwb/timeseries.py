@@ -272,7 +272,7 @@ class TimeSeriesReader:
         if arr is None:
             return None
         table_attr = arr.attrs.get("table")
-        table = cv.ref_path(cv.attr_ref(table_attr)) or cv.ref_path(table_attr) or default_table
+        table = cv.ref_target(cv.attr_ref(table_attr)) or cv.ref_target(table_attr) or default_table
         if table is None:
             return None
         rows = np.asarray(arr[...]).astype(np.int64).ravel()

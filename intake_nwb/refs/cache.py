@@ -13,8 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,9 @@ import fsspec
 import platformdirs
 
 from ..errors import IntakeNWBError
+from ..sources import Source
+from ..util.atomic import TMP_PREFIX, atomic_write, shareable
+from ..util.lru import LRU
 
 LAYOUT_VERSION = 1
 META_KEY = "intake_nwb"
@@ -35,15 +36,15 @@ def default_refs_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("intake-nwb")) / "refs"
 
 
-def ref_name(url: str) -> str:
+def refs_name_for(url: str) -> str:
     """A readable, collision-free file name for the references of ``url``."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", url.rstrip("/").rsplit("/", 1)[-1])[:80]
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
     return f"{stem}.{digest}.json"
 
 
-def ref_path(url: str, refs_dir: str | os.PathLike[str] | None) -> Path:
-    return Path(refs_dir or default_refs_dir()) / ref_name(url)
+def refs_path_for(url: str, refs_dir: str | os.PathLike[str] | None) -> Path:
+    return Path(refs_dir or default_refs_dir()) / refs_name_for(url)
 
 
 def parquet_path(path: Path) -> Path:
@@ -56,29 +57,6 @@ def existing(path: Path) -> Path | None:
         if p.exists():
             return p
     return None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename: never half a file.
-
-    The file gets the usual permissions (0666 less the umask), not mkstemp's private 0600, so
-    reference folders can be shared in a lab.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
@@ -98,8 +76,8 @@ def _write_parquet(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> 
     from fsspec.implementations.reference import LazyReferenceMapper
 
     url = refset["templates"]["u"]
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-", suffix=".parq"))
-    os.chmod(tmp, 0o777 & ~_umask())
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=TMP_PREFIX, suffix=".parq"))
+    shareable(tmp, directory=True)
     try:
         out = LazyReferenceMapper.create(str(tmp), fs=fsspec.filesystem("file"),
                                          record_size=PARQUET_RECORD_SIZE, engine="pyarrow")
@@ -130,9 +108,7 @@ def open_parquet(path: str | os.PathLike[str]) -> Any:
     return LazyReferenceMapper(os.fspath(path), fs=fsspec.filesystem("file"), engine="pyarrow")
 
 
-_docs: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
-_docs_lock = threading.Lock()
-_DOC_CACHE_SIZE = 64
+_docs: LRU[dict[str, Any]] = LRU(max_items=64)
 
 
 class _RefDoc(dict):  # type: ignore[type-arg]
@@ -151,16 +127,11 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     stat = p.stat()
     key = (str(p.resolve()), stat.st_mtime_ns, stat.st_size)
-    with _docs_lock:
-        if key in _docs:
-            _docs.move_to_end(key)
-            return _docs[key]
-    with open(p) as f:
-        doc = _RefDoc(json.load(f))
-    with _docs_lock:
-        _docs[key] = doc
-        while len(_docs) > _DOC_CACHE_SIZE:
-            _docs.popitem(last=False)
+    doc = _docs.get(key)
+    if doc is None:
+        with open(p) as f:
+            doc = _RefDoc(json.load(f))
+        _docs.put(key, doc)
     return doc
 
 
@@ -173,3 +144,20 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         return load(p).get(META_KEY, {})
     except (OSError, ValueError) as exc:
         raise IntakeNWBError(f"unreadable reference file ({exc})", source=str(p)) from exc
+
+
+def local_copy(src: Source) -> str:
+    """A local copy of a remote reference file (JSON or parquet), kept per URL and identity in
+    the user cache, so a catalog folder served over HTTP or S3 is fetched once."""
+    key = json.dumps([src.url, src.identity()], sort_keys=True, default=str)
+    name = f"{hashlib.sha256(key.encode()).hexdigest()[:16]}-{src.name}"
+    dest = default_refs_dir().parent / "remote-refs" / name
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=TMP_PREFIX)) / src.name
+        try:
+            src.fs.get(src.fs_path, str(tmp), recursive=src.url.endswith(".parq"))
+            os.replace(tmp, dest)
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
+    return str(dest)

@@ -26,7 +26,6 @@ from ..errors import (
     report_failures,
 )
 from ..nwb import NWBReader, TableReader
-from ..nwb.metadata import read_metadata
 from ..nwb.tables import COMPOUND, ENUM, ID, REFERENCE, REGION, TSREF, ColumnData, ColumnSpec
 from ..store import open_stores
 
@@ -376,23 +375,4 @@ def get_df(sources: Any, table_path: str, *, include_column_names: Sequence[str]
     keep = [c for c in names if (include is None or c in include or c in INTERNAL)
             and c not in exclude]
     df = lf.select(keep).collect()
-    return df.to_pandas() if as_pandas else df
-
-
-def get_metadata_df(sources: Any, *, progress: bool = True, errors: Errors = "raise",
-                    as_pandas: bool = False, **open_kwargs: Any) -> Any:
-    """One row per file: session and subject metadata, ``nwb_version`` and ``_nwb_path``.
-
-    Examples
-    --------
-    >>> get_metadata_df("lab/*.nwb").select("subject_id", "session_start_time")  # doctest: +SKIP
-    """
-    stores = open_stores(sources, errors=errors, progress=progress, **open_kwargs)
-    with cf.ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(stores) or 1)) as pool:
-        rows = list(pool.map(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
-                             stores))
-    df = pl.DataFrame(rows, schema_overrides={
-        "session_start_time": pl.Datetime("us", "UTC"), "date_of_birth": pl.Datetime("us", "UTC"),
-        "experimenter": pl.List(pl.String), "keywords": pl.List(pl.String)},
-        infer_schema_length=None)
     return df.to_pandas() if as_pandas else df

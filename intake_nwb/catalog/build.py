@@ -32,12 +32,12 @@ from typing import Any
 
 import yaml
 
-from ._version import __version__
-from .errors import Errors, IntakeNWBError, report_failures
-from .intake.drivers import entry_names
-from .refs import cache as refcache
-from .refs import index
-from .sources import Source, expand, identity_matches
+from .._version import __version__
+from ..errors import Errors, IntakeNWBError, report_failures
+from ..refs import cache as refcache
+from ..refs import index
+from ..sources import Source, expand, identity_matches
+from .names import entry_names
 
 __all__ = ["CATALOG_DIR", "FileRecord", "build_catalog"]
 
@@ -213,15 +213,15 @@ def _reusable(rec: FileRecord, identity: Mapping[str, Any], refs: Path) -> bool:
         return False
     if rec.kind != "hdf5":
         return True
-    current = refcache.existing(refcache.ref_path(rec.url, refs))
+    current = refcache.existing(refcache.refs_path_for(rec.url, refs))
     return current is not None and rec.refs is not None and Path(rec.refs) == current
 
 
 def _inspect(src: Source, target: str, identity: dict[str, Any]) -> FileRecord:
     """Open a source (through its references) and list its tables and TimeSeries."""
-    from .nwb import NWBReader, TableReader
-    from .nwb.timeseries import timeseries_paths
-    from .store import open_store
+    from ..nwb import NWBReader, TableReader
+    from ..nwb.timeseries import timeseries_paths
+    from ..store import open_store
 
     store = open_store(target, storage_options=src.storage_options or None)
     nwb = NWBReader(store)

@@ -34,21 +34,16 @@ Plotting
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-import zarr
 from dask.base import tokenize
 from xarray.core.indexing import IndexSelResult
 from xarray.indexes import Index, PandasIndex, RangeIndex
@@ -65,94 +60,25 @@ from ..nwb.timeseries import (
     timeseries_paths,
 )
 from ..sources import Source
-from ..store import CacheMode, NWBStore, is_raw, open_refs, open_store, read_spans
+from ..store import (
+    CacheMode,
+    NWBStore,
+    StoreSpec,
+    is_raw,
+    open_store,
+    read_spans,
+    remember,
+    zarr_array,
+)
 
-__all__ = ["NWBArray", "StoreSpec", "TimeIndex", "TimestampsIndex", "get_timeseries",
+__all__ = ["NWBArray", "TimeIndex", "TimestampsIndex", "get_timeseries",
            "get_timeseries_dataset"]
 
 #: Default dask block size: storage chunks along time are multiplied up to about this.
 TARGET_BLOCK_BYTES = 64 * 2**20
-_MEMO_SIZE = 32
-_ARRAY_MEMO_SIZE = 256
 
 Chunks = Literal["auto"] | int | Mapping[str, int] | tuple[Any, ...] | None
 SourceLike = str | os.PathLike[str] | Source | NWBStore | NWBReader
-
-
-# -- reopening stores in any process -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StoreSpec:
-    """What it takes to reopen an NWB file's store in another process (picklable, hashable)."""
-
-    kind: str  # "refs" | "zarr"
-    target: str  # reference file, or the Zarr store's URL
-    source: str  # the NWB file's URL
-    cache: str | None = None
-    cache_dir: str | None = None
-    relocate: tuple[tuple[str, str], ...] = ()
-    options_key: str = "{}"
-    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @classmethod
-    def of(cls, store: NWBStore, storage_options: Mapping[str, Any] | None = None,
-           cache: CacheMode = None, cache_dir: str | os.PathLike[str] | None = None
-           ) -> StoreSpec:
-        opts = dict(storage_options or {})
-        recorded = store.meta.get("source")
-        # a store opened with relocated URLs reads its source from where it was relocated to
-        relocate = ((recorded, store.source),) if recorded and recorded != store.source else ()
-        return cls(kind=store.kind, target=store.target, source=store.source, cache=cache,
-                   cache_dir=None if cache_dir is None else os.fspath(cache_dir),
-                   relocate=relocate,
-                   options_key=json.dumps(opts, sort_keys=True, default=repr),
-                   storage_options=opts)
-
-    def open(self) -> NWBStore:
-        if self.kind == "refs":
-            return open_refs(self.target, storage_options=self.storage_options,
-                             check_stale=False, relocate=dict(self.relocate),
-                             cache=self.cache, cache_dir=self.cache_dir)  # type: ignore[arg-type]
-        return open_store(self.target, storage_options=self.storage_options,
-                          cache=self.cache, cache_dir=self.cache_dir)  # type: ignore[arg-type]
-
-
-_memo_lock = threading.Lock()
-_stores: OrderedDict[tuple[StoreSpec, int], NWBStore] = OrderedDict()
-_arrays: OrderedDict[tuple[StoreSpec, str, int], zarr.Array] = OrderedDict()
-
-
-def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
-    with _memo_lock:
-        memo[key] = value
-        memo.move_to_end(key)
-        while len(memo) > size:
-            memo.popitem(last=False)
-
-
-def store_for(spec: StoreSpec) -> NWBStore:
-    """The store of ``spec`` in this process, opened on first use.
-
-    Keyed on the process id too: a forked child must not reuse its parent's event loop.
-    """
-    key = (spec, os.getpid())
-    with _memo_lock:
-        store = _stores.get(key)
-    if store is None:
-        store = spec.open()
-        _remember(_stores, key, store, _MEMO_SIZE)
-    return store
-
-
-def _zarr_array(spec: StoreSpec, path: str) -> zarr.Array:
-    key = (spec, path, os.getpid())
-    with _memo_lock:
-        arr = _arrays.get(key)
-    if arr is None:
-        arr = store_for(spec).group[path.strip("/")]
-        assert isinstance(arr, zarr.Array)
-        _remember(_arrays, key, arr, _ARRAY_MEMO_SIZE)
-    return arr
 
 
 class NWBArray:
@@ -201,7 +127,7 @@ class NWBArray:
 
 def read_block(spec: StoreSpec, path: str, key: Any) -> np.ndarray:
     """``array[key]`` of the array at ``path`` of the store ``spec`` describes."""
-    arr = _zarr_array(spec, path)
+    arr = zarr_array(spec, path)
     key = key if isinstance(key, tuple) else (key,)
     if any(isinstance(k, (list, np.ndarray)) for k in key):
         return np.asarray(arr.oindex[tuple(_fancy(k) for k in key)])
@@ -486,7 +412,7 @@ def _open(source: SourceLike, storage_options: Mapping[str, Any] | None,
                                    cache=cache, cache_dir=cache_dir))
     spec = StoreSpec.of(nwb.store, storage_options, cache, cache_dir)
     # this process reuses the store already open (and, with cache="memory", its chunks)
-    _remember(_stores, (spec, os.getpid()), nwb.store, _MEMO_SIZE)
+    remember(spec, nwb.store)
     return nwb, spec
 
 

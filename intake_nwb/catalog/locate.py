@@ -1,0 +1,58 @@
+"""Where catalog entries find their files: ``{{ CATALOG_DIR }}`` paths, globs, remote
+reference files (fetched once into the user cache), reference folders and relocation maps."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fsspec.core import split_protocol
+
+from ..refs.cache import local_copy
+from ..sources import REFS_JSON_SUFFIXES, expand
+
+_REFS_SUFFIXES = (*REFS_JSON_SUFFIXES, ".parq")
+
+
+def clean_url(url: str) -> str:
+    """Collapse the ``//`` that ``{{ CATALOG_DIR }}/...`` leaves (intake ends local dirs in /).
+
+    Examples
+    --------
+    >>> clean_url("/lab//refs/a.json"), clean_url("http://host/lab//refs/"), clean_url("/d/")
+    ('/lab/refs/a.json', 'http://host/lab/refs/', '/d/')
+    """
+    proto, rest = split_protocol(url)
+    if proto is None:
+        if not rest:
+            return rest
+        return os.path.normpath(rest) + ("/" if rest.endswith("/") and rest != "/" else "")
+    return f"{proto}://{re.sub('/{2,}', '/', rest)}"
+
+
+def resolve_sources(sources: Any, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """Expand globs, clean catalog-relative paths and fetch remote reference files locally.
+
+    Examples
+    --------
+    >>> resolve_sources(["/lab//refs/a.nwb.0123456789ab.json"])  # doctest: +SKIP
+    ['/lab/refs/a.nwb.0123456789ab.json']
+    """
+    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    srcs = expand([clean_url(os.fspath(s)) for s in items], storage_options)
+    return [local_copy(s) if not s.is_local and s.url.endswith(_REFS_SUFFIXES) else s.url
+            for s in srcs]
+
+
+def refs_dir_for(refs: str | os.PathLike[str] | None) -> str | None:
+    """Reference files are written locally: a remote ``refs`` folder falls back to the cache."""
+    if refs is None:
+        return None
+    refs = clean_url(os.fspath(refs))
+    return refs if split_protocol(refs)[0] in (None, "file") else None
+
+
+def clean_relocate(relocate: Mapping[str, str] | None) -> dict[str, str] | None:
+    return {clean_url(k): clean_url(v) for k, v in relocate.items()} if relocate else None

@@ -1,0 +1,47 @@
+"""DANDI: resolve a dandiset version's NWB assets through the REST API; pinned catalogs.
+
+A *pinned* catalog records, beside the usual entries (tables across assets, TimeSeries,
+sessions, one nested catalog per asset), what the archive said each asset was when the catalog
+was built: asset id, path, size, ``dandi:dandi-etag`` (the S3 ETag), ``dandi:sha2-256`` when
+known, and both content URLs (the S3 object and the API's ``/assets/{id}/download/``). Opening
+a catalog entry calls :func:`verify_pins` first: one request per asset it reads compares the
+bytes' size and ETag now with the pin, raises :class:`~intake_nwb.errors.PinMismatchError`
+when they differ, and answers with the URL to read, falling back from an S3 URL that answers
+403 to the download URL.
+
+Published versions (``0.YYMMDD.HHMM``) are immutable, so their catalogs are reproducible.
+``version="draft"`` is accepted when asked for by name, with a :class:`DraftVersionWarning`.
+
+Examples
+--------
+>>> import intake, intake_nwb
+>>> intake_nwb.dandi_catalog("000006", "0.220126.1855", "dandi_000006.yaml",
+...                          max_assets=2)  # doctest: +SKIP
+PosixPath('dandi_000006.yaml')
+>>> intake.open_catalog("dandi_000006.yaml").units.read()  # doctest: +SKIP
+>>> intake_nwb.get_dandi_sources("000006", "0.220126.1855")[:1]  # doctest: +SKIP
+['https://dandiarchive.s3.amazonaws.com/blobs/...']
+"""
+
+from ..errors import DandiAPIError, DandiNotFoundError, DraftVersionWarning
+from .assets import DandiAsset
+from .catalog import dandi_catalog, pin_catalog
+from .client import DANDI_API_URL, DandiClient
+from .pins import read_pins, verified_relocate, verify_pins
+from .select import get_dandi_assets, get_dandi_sources
+
+__all__ = [
+    "DANDI_API_URL",
+    "DandiAPIError",
+    "DandiAsset",
+    "DandiClient",
+    "DandiNotFoundError",
+    "DraftVersionWarning",
+    "dandi_catalog",
+    "get_dandi_assets",
+    "get_dandi_sources",
+    "pin_catalog",
+    "read_pins",
+    "verified_relocate",
+    "verify_pins",
+]

@@ -1,0 +1,28 @@
+"""Layer 3: store. An NWB source (HDF5 through its references, or Zarr) as a read-only zarr
+group, with the filesystems, caches and read planning underneath.
+
+- :mod:`.open`: :func:`open_store`, :class:`NWBStore`, staleness and relocation;
+- :mod:`.filesystems`: one shared asynchronous filesystem per protocol and options;
+- :mod:`.caches`: chunk caches (memory, disk) and zarr-2 metadata fixes;
+- :mod:`.planning`: rows and spans of arrays in one concurrent batch (zarr internals live here);
+- :mod:`.workers`: what reopens a store in another process (dask workers).
+"""
+
+from .caches import ChunkCacheStore
+from .filesystems import async_filesystem
+from .open import (
+    CacheMode,
+    NWBStore,
+    OnStale,
+    default_cache_dir,
+    open_refs,
+    open_store,
+    open_stores,
+    relocate_url,
+)
+from .planning import is_raw, read_rows, read_spans
+from .workers import StoreSpec, remember, store_for, zarr_array
+
+__all__ = ["CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "async_filesystem",
+           "default_cache_dir", "is_raw", "open_refs", "open_store", "open_stores", "read_rows",
+           "read_spans", "relocate_url", "StoreSpec", "remember", "store_for", "zarr_array"]

@@ -1,0 +1,49 @@
+"""The asynchronous filesystems zarr reads remote sources with: one per protocol and options,
+so connections are reused across files and opens; their sessions are closed at exit."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import threading
+
+import fsspec
+from zarr.core.sync import sync
+
+from ..sources import Source
+
+_async_fss: dict[str, fsspec.AbstractFileSystem] = {}
+_async_fss_lock = threading.Lock()
+
+
+def async_filesystem(src: Source) -> fsspec.AbstractFileSystem:
+    """The shared asynchronous filesystem for ``src``'s protocol and storage options."""
+    key = json.dumps([src.protocol, src.storage_options], sort_keys=True, default=repr)
+    with _async_fss_lock:
+        fs = _async_fss.get(key)
+        if fs is None:
+            fs = fsspec.filesystem(src.protocol, asynchronous=True, skip_instance_cache=True,
+                                   **src.fs_options)
+            _async_fss[key] = fs
+    return fs
+
+
+@atexit.register
+def _close_async_filesystems() -> None:
+    # before zarr's own exit hook stops its event loop (ours is registered after zarr's)
+    fss = list(_async_fss.values())
+    _async_fss.clear()
+    if fss:
+        with contextlib.suppress(Exception):
+            sync(asyncio.gather(*(_close_sessions(fs) for fs in fss), return_exceptions=True))
+
+
+async def _close_sessions(fs: fsspec.AbstractFileSystem) -> None:
+    session = getattr(fs, "_session", None)  # http, gcsfs
+    if session is not None and hasattr(session, "close"):
+        await session.close()
+    s3 = getattr(fs, "_s3", None)  # s3fs
+    if s3 is not None and hasattr(s3, "close"):
+        await s3.close()

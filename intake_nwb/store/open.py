@@ -1,0 +1,219 @@
+"""Opening an NWB source as a zarr group: HDF5 through its reference set (indexed on first
+use), a Zarr NWB store as itself. Either way the result is an :class:`NWBStore`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import fsspec
+import zarr
+from zarr.storage import FsspecStore, LocalStore
+
+from .. import conventions  # noqa: F401 - registers the json2 object dtype with zarr
+from ..errors import IntakeNWBError, NotNWBError, StaleReferenceError, report_failures
+from ..refs import cache as refcache
+from ..refs.index import index_one
+from ..sources import Source, expand, identity_matches
+from ..util.fanout import fan_out
+from .caches import ChunkCacheStore, LegacyZarrV2Store
+from .filesystems import async_filesystem
+
+OnStale = Literal["raise", "reindex", "ignore"]
+CacheMode = Literal["memory", "disk"] | None
+
+
+@dataclass
+class NWBStore:
+    """An NWB file opened as a zarr group.
+
+    Attributes
+    ----------
+    source:
+        The NWB file's URL (what users name rows by: ``_nwb_path``).
+    target:
+        What was opened: the reference file, or the Zarr store's URL.
+    kind:
+        ``"refs"`` (virtual store over an HDF5 file) or ``"zarr"``.
+    group:
+        The root zarr group.
+    fs:
+        The filesystem under ``group`` (a ``ReferenceFileSystem`` for ``"refs"``).
+    meta:
+        The reference file's ``intake_nwb`` block (empty for Zarr stores).
+    """
+
+    source: str
+    target: str
+    kind: str
+    group: zarr.Group
+    fs: fsspec.AbstractFileSystem
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"NWBStore({self.source!r}, kind={self.kind!r})"
+
+
+def relocate_url(url: str, relocate: Mapping[str, str] | None) -> str:
+    """Apply a URL prefix map (longest matching prefix wins)."""
+    if not relocate:
+        return url
+    for old in sorted(relocate, key=len, reverse=True):
+        if url.startswith(old):
+            return relocate[old] + url[len(old):]
+    return url
+
+
+
+def open_store(source: str | os.PathLike[str] | Source, *,
+               storage_options: Mapping[str, Any] | None = None,
+               refs_dir: str | os.PathLike[str] | None = None,
+               on_stale: OnStale = "raise", check_stale: bool = True,
+               relocate: Mapping[str, str] | None = None, cache: CacheMode = None,
+               cache_dir: str | os.PathLike[str] | None = None) -> NWBStore:
+    """Open an NWB file (HDF5 or Zarr), a reference file or a Zarr NWB store as a zarr group.
+
+    Parameters
+    ----------
+    source:
+        NWB path/URL (HDF5 files are indexed into ``refs_dir`` on first use), reference file
+        (``.json`` or kerchunk parquet directory) or Zarr NWB store.
+    on_stale:
+        What to do when the source changed since its references were made: ``"raise"``
+        (:class:`StaleReferenceError`), ``"reindex"`` or ``"ignore"``.
+    check_stale:
+        Compare the source's size/ETag/mtime with the reference file's record (one HEAD).
+    relocate:
+        URL prefix map applied to the source URL recorded in references, e.g.
+        ``{"s3://lab-bucket/": "/mnt/lab/"}``: read the same files from another place.
+    cache:
+        ``None`` (default: nothing kept, memory stays bounded), ``"memory"`` (chunks already
+        read are kept in an LRU of bytes) or ``"disk"`` (chunks kept as files in ``cache_dir``,
+        default ``<user cache>/intake-nwb/chunks``; see :class:`ChunkCacheStore`).
+
+    Examples
+    --------
+    >>> store = open_store("session.nwb")  # doctest: +SKIP
+    >>> store.group["units/spike_times"][:10]  # doctest: +SKIP
+    """
+    src = source if isinstance(source, Source) else Source.from_url(source, storage_options)
+    if not src.is_refs_json:
+        # index_one tells the kind (one HEAD for remote sources) and makes or checks the
+        # references of an HDF5 file; Zarr stores and reference files come back as they are
+        path = index_one(src.url, src.storage_options,
+                         str(refcache.refs_path_for(src.url, refs_dir)))
+        if path != src.url:  # an HDF5 file: its current references
+            return open_refs(path, storage_options=src.storage_options, on_stale=on_stale,
+                             check_stale=False, relocate=relocate, cache=cache,
+                             cache_dir=cache_dir)
+        if src.kind() == "zarr":
+            return _open_zarr(src, cache, cache_dir)
+    # the options are for the data the references point at, not for the reference file
+    options = storage_options if storage_options is not None else src.storage_options
+    return open_refs(src.url, storage_options=options, on_stale=on_stale,
+                     check_stale=check_stale, relocate=relocate, cache=cache,
+                     cache_dir=cache_dir, refs_dir=refs_dir)
+
+
+def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None,
+              on_stale: OnStale = "raise", check_stale: bool = True,
+              relocate: Mapping[str, str] | None = None, cache: CacheMode = None,
+              cache_dir: str | os.PathLike[str] | None = None,
+              refs_dir: str | os.PathLike[str] | None = None) -> NWBStore:
+    """Open a reference file (JSON or parquet) as an :class:`NWBStore`."""
+    path = os.fspath(path)
+    meta = refcache.read_meta(path)
+    recorded = meta.get("source")
+    source_url = relocate_url(recorded, relocate) if recorded else path
+    src = Source.from_url(source_url, storage_options)
+    if check_stale and recorded and on_stale != "ignore":
+        identity = src.identity()
+        recorded_identity = dict(meta.get("identity", {}))
+        if source_url != recorded:  # relocated: ETag and mtime differ between storage systems
+            recorded_identity = {"size": recorded_identity.get("size")}
+            identity = {"size": identity.get("size")}
+        if not (meta.get("layout_version") == refcache.LAYOUT_VERSION
+                and identity_matches(recorded_identity, identity)):
+            if on_stale == "raise":
+                raise StaleReferenceError(
+                    f"the source changed since its references were made ({path}); "
+                    "re-index it or open with on_stale='reindex'", source=src.url)
+            path = index_one(src.url, src.storage_options,
+                             str(refcache.refs_path_for(src.url, refs_dir)), overwrite=True)
+            meta = refcache.read_meta(path)
+    fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else refcache.load(path)
+    # local files: fsspec wraps its synchronous file system itself
+    target: dict[str, Any] = {"remote_protocol": "file"} if src.is_local else {
+        "fs": {src.protocol: async_filesystem(src)}}
+    fs = fsspec.filesystem("reference", fo=fo, template_overrides={"u": src.url},
+                           asynchronous=True, skip_instance_cache=True,
+                           **target)
+    group = _open_group(FsspecStore(fs, read_only=True, path=""), path,
+                        _cache_namespace(src, meta), cache, cache_dir)
+    return NWBStore(source=src.url, target=path, kind="refs", group=group, fs=fs, meta=meta)
+
+
+def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] | None
+               ) -> NWBStore:
+    store: Any
+    if src.is_local:
+        store = LocalStore(src.url, read_only=True)
+        fs = fsspec.filesystem("file")
+    else:
+        fs = async_filesystem(src)
+        store = FsspecStore(fs, read_only=True, path=src.fs_path)
+    group = _open_group(LegacyZarrV2Store(store), src.url, _cache_namespace(src, {}), cache,
+                        cache_dir)
+    return NWBStore(source=src.url, target=src.url, kind="zarr", group=group, fs=fs)
+
+
+def _cache_namespace(src: Source, meta: Mapping[str, Any]) -> str:
+    identity = meta.get("identity") or {}
+    return json.dumps([src.url, identity], sort_keys=True, default=str)
+
+
+def default_cache_dir() -> Path:
+    return refcache.default_refs_dir().parent / "chunks"
+
+
+def _open_group(store: Any, name: str, namespace: str = "", cache: CacheMode = None,
+                cache_dir: str | os.PathLike[str] | None = None) -> zarr.Group:
+    if cache == "memory":
+        store = ChunkCacheStore(store, namespace=namespace)
+    elif cache == "disk":
+        store = ChunkCacheStore(store, namespace=namespace,
+                                directory=cache_dir or default_cache_dir())
+    try:
+        group = zarr.open_group(store, mode="r", zarr_format=2)
+    except Exception as exc:  # noqa: BLE001 - name the file, not zarr's internals
+        raise NotNWBError(f"cannot be opened as a zarr group ({type(exc).__name__}: {exc})",
+                          source=name) from exc
+    if "nwb_version" not in group.attrs:
+        raise NotNWBError("zarr store without an 'nwb_version' root attribute: not NWB",
+                          source=name)
+    return group
+
+
+def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = None,
+                errors: str = "raise", progress: bool | None = False, **kwargs: Any
+                ) -> list[NWBStore]:
+    """Open many sources concurrently (staleness checks and first-use indexing overlap).
+
+    Failures follow ``errors`` (see :func:`intake_nwb.index`); the order of ``sources`` is kept.
+    """
+    srcs = list(sources) if _all_sources(sources) else expand(sources, storage_options)
+    stores, failures = fan_out(lambda s: open_store(s, **kwargs), srcs, key=lambda s: s.url,
+                               progress=progress, desc="opening NWB")
+    failures = {url: exc if isinstance(exc, IntakeNWBError) else
+                IntakeNWBError(f"{type(exc).__name__}: {exc}", source=url)
+                for url, exc in failures.items()}
+    report_failures(failures, errors, "could not be opened")  # type: ignore[arg-type]
+    return list(stores.values())
+
+
+def _all_sources(sources: Any) -> bool:
+    return isinstance(sources, list) and all(isinstance(s, Source) for s in sources)

@@ -1,0 +1,152 @@
+"""Read planning: rows and row spans of a zarr array, fetched in one concurrent batch.
+
+The only module that reaches into zarr's internals (``Array.store_path``, chunk-key encoding,
+``AsyncArray.getitem``), behind three functions: :func:`is_raw`, :func:`read_spans` and
+:func:`read_rows`. For a *raw* array (no filters, no compressor, whole rows per chunk) a row span
+is a byte range, so spans are fetched byte-exactly, after merging spans whose gaps are cheap to
+read through; other arrays are read chunk by chunk, each needed chunk once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import zarr
+from zarr.abc.store import RangeByteRequest
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+
+def is_raw(array: zarr.Array) -> bool:
+    """True when chunks hold whole rows' bytes as they are (no filters, no compressor), so a
+    row range is a byte range."""
+    meta = array.metadata
+    return (not getattr(meta, "filters", None) and getattr(meta, "compressor", None) is None
+            and array.dtype.kind not in "OTU" and getattr(meta, "order", "C") == "C"
+            and tuple(array.chunks[1:]) == tuple(array.shape[1:]))
+
+
+def read_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Rows ``[start, stop)`` of each span along axis 0, concatenated, in one concurrent batch.
+
+    Raw arrays are read byte-exactly (only the spans' bytes, spans separated by cheap gaps
+    merged first); others chunk by chunk, each needed chunk once.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    stops = np.asarray(stops, dtype=np.int64)
+    row_shape = array.shape[1:]
+    total = int((stops - starts).sum()) if len(starts) else 0
+    if total == 0:
+        return np.empty((0, *row_shape), dtype=array.dtype)
+    if is_raw(array):
+        return sync(_read_raw_spans(array, starts, stops, total))
+    return sync(_read_chunked_spans(array, starts, stops))
+
+
+def read_rows(array: zarr.Array, rows: np.ndarray | None) -> np.ndarray:
+    """``array[rows]`` along axis 0 (all rows for None), reading only what the rows need."""
+    if rows is None:
+        return array[...]
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.empty((0, *array.shape[1:]), dtype=array.dtype)
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    uniq, inverse = np.unique(sorted_rows, return_inverse=True)
+    breaks = np.flatnonzero(np.diff(uniq) != 1) + 1
+    starts = uniq[np.r_[0, breaks]]
+    stops = uniq[np.r_[breaks - 1, len(uniq) - 1]] + 1
+    data = read_spans(array, starts, stops)
+    out = np.empty((len(rows), *data.shape[1:]), dtype=data.dtype)
+    out[order] = data[inverse]
+    return out
+
+
+#: gaps this small are always read through (cheaper than another request)
+SPAN_GAP_BYTES = 256 * 1024
+#: beyond that, read through the smallest gaps up to this share of the wanted bytes
+SPAN_GAP_SHARE = 0.4
+
+
+async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
+                          total: int) -> np.ndarray:
+    """Merge spans separated by cheap gaps, read the merged spans, cut the spans out."""
+    if len(starts) < 2 or np.any(starts[1:] < stops[:-1]):
+        return await _read_raw_exact(array, starts, stops, total)
+    row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    gaps = (starts[1:] - stops[:-1]) * row_bytes
+    merge = gaps <= SPAN_GAP_BYTES
+    budget = SPAN_GAP_SHARE * total * row_bytes - gaps[merge].sum()
+    for i in np.argsort(gaps, kind="stable"):
+        if merge[i]:
+            continue
+        if gaps[i] > budget:
+            break
+        merge[i] = True
+        budget -= gaps[i]
+    if not merge.any():
+        return await _read_raw_exact(array, starts, stops, total)
+    group = np.r_[0, np.cumsum(~merge)]  # group of each span
+    gstart = starts[np.r_[0, np.flatnonzero(~merge) + 1]]
+    gstop = stops[np.r_[np.flatnonzero(~merge), len(stops) - 1]]
+    glen = gstop - gstart
+    merged = await _read_raw_exact(array, gstart, gstop, int(glen.sum()))
+    goff = np.r_[0, np.cumsum(glen)[:-1]]
+    at = goff[group] + (starts - gstart[group])
+    idx = np.concatenate([np.arange(a, a + (b - s))
+                          for a, s, b in zip(at, starts, stops, strict=True)])
+    return merged[idx]
+
+
+async def _read_raw_exact(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
+                          total: int) -> np.ndarray:
+    chunk_rows = array.chunks[0]
+    row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    tail = (0,) * (len(array.shape) - 1)
+    # (chunk index, first row in chunk, stop row in chunk, output row): pieces of spans
+    pieces: list[tuple[int, int, int, int]] = []
+    out_row = 0
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        while a < b:
+            c = a // chunk_rows
+            end = min(b, (c + 1) * chunk_rows)
+            pieces.append((c, a - c * chunk_rows, end - c * chunk_rows, out_row))
+            out_row += end - a
+            a = end
+    prototype = default_buffer_prototype()
+    out = np.empty((total, *array.shape[1:]), dtype=array.dtype)
+
+    async def fetch(c: int, lo: int, hi: int, at: int) -> None:
+        key = array.metadata.encode_chunk_key((c, *tail))
+        buf = await (array.store_path / key).get(
+            prototype=prototype, byte_range=RangeByteRequest(lo * row_bytes, hi * row_bytes))
+        if buf is None:
+            out[at:at + hi - lo] = array.fill_value
+        else:
+            out[at:at + hi - lo] = np.frombuffer(buf.to_bytes(), dtype=array.dtype).reshape(
+                (hi - lo, *array.shape[1:]))
+
+    await asyncio.gather(*(fetch(*p) for p in pieces))
+    return out
+
+
+async def _read_chunked_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray
+                              ) -> np.ndarray:
+    # merge spans that share chunks into runs, read each run once, cut the spans out
+    chunk_rows = array.chunks[0]
+    runs: list[list[int]] = []
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        if runs and a // chunk_rows <= (runs[-1][1] - 1) // chunk_rows + 1 and a >= runs[-1][0]:
+            runs[-1][1] = max(runs[-1][1], b)
+        else:
+            runs.append([a, b])
+    blocks = await asyncio.gather(*(array._async_array.getitem(slice(a, b)) for a, b in runs))
+    parts = []
+    run_i = 0
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        while not (runs[run_i][0] <= a and b <= runs[run_i][1]):
+            run_i += 1
+        lo = runs[run_i][0]
+        parts.append(blocks[run_i][a - lo:b - lo])
+    return np.concatenate(parts, axis=0)
