@@ -101,24 +101,46 @@ class BatchError(IntakeNWBError):
 
     def __init__(self, message: str, failures: dict[str, BaseException]):
         self.failures = failures
-        lines = [message] + [f"  {src}: {exc}" for src, exc in failures.items()]
+        # errors of ours name their file already
+        lines = [message] + [f"  {exc}" if isinstance(exc, IntakeNWBError) and exc.source
+                             else f"  {src}: {exc}" for src, exc in failures.items()]
         super().__init__("\n".join(lines))
+
+
+class IntakeNWBWarning(UserWarning):
+    """Base class of intake_nwb's warnings."""
+
+
+class DataWarning(IntakeNWBWarning):
+    """A file's data are inconsistent (an index past its data, timestamps of another length);
+    they were read as pynwb reads them, and the warning names the file and path."""
+
+
+class SchemaConflictWarning(IntakeNWBWarning):
+    """Columns of the same name have no common type across files and were left out (or kept
+    as JSON text); the warning names each file and its type."""
+
+
+class SkippedWarning(IntakeNWBWarning):
+    """Files, tables or columns that could not be read and were left out (``errors="warn"``)."""
 
 
 Errors = Literal["raise", "warn", "ignore"]
 
 
-def report_failures(failures: dict[str, BaseException], errors: Errors, what: str) -> None:
-    """Apply the ``errors=`` policy to a batch's per-source failures.
+def report_failures(failures: dict[str, BaseException], errors: Errors, what: str,
+                    noun: str = "files") -> None:
+    """Apply the ``errors=`` policy to a batch's failures (keyed by file, or file and path).
 
     ``"raise"``: one failure re-raises it, several raise :class:`BatchError`; ``"warn"``: one
-    warning lists them all; ``"ignore"``: nothing.
+    :class:`SkippedWarning` lists them all; ``"ignore"``: nothing.
     """
     if not failures:
         return
     if errors == "raise":
         if len(failures) == 1:
             raise next(iter(failures.values()))
-        raise BatchError(f"{len(failures)} files {what}", failures)
+        raise BatchError(f"{len(failures)} {noun} {what}", failures)
     if errors == "warn":
-        warnings.warn(str(BatchError(f"{len(failures)} files {what}", failures)), stacklevel=3)
+        warnings.warn(str(BatchError(f"{len(failures)} {noun} {what}", failures)),
+                      SkippedWarning, stacklevel=3)

@@ -76,20 +76,31 @@ def test_union_of_columns_and_supertype(files: dict[str, str], tmp_path: Path) -
     assert df.filter(pl.col("_nwb_path") == files["b"])["extra"].to_list() == [10, 20, 30, 40]
 
 
-def test_conflict_without_supertype_names_the_files(files: dict[str, str], tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from intake_nwb.frames import tables as frames_polars
+def test_conflict_policies_name_each_file(files: dict[str, str], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from intake_nwb.frames import schema
 
-    real = frames_polars.column_dtype
+    real = schema.column_dtype
 
-    def fake(table, spec):  # a struct column in one file, a string in the other
+    def fake(table, spec):  # a struct column in one file, a bool in the other
         if spec.name == "flag" and table.source == files["c"]:
             return pl.Struct({"x": pl.Int64})
         return real(table, spec)
 
-    monkeypatch.setattr(frames_polars, "column_dtype", fake)
-    with pytest.raises(intake_nwb.SchemaConflictError, match="c.nwb"):
-        scan_nwb([files["a"], files["c"]], "/processing/misc/things", refs_dir=tmp_path)
+    monkeypatch.setattr(schema, "column_dtype", fake)
+    both = [files["a"], files["c"]]
+    with pytest.warns(intake_nwb.SchemaConflictWarning) as record:
+        lf = scan_nwb(both, "/processing/misc/things", refs_dir=tmp_path)
+    text = str(record[0].message)
+    assert "'flag' is Boolean in " + files["a"] in text and "Struct" in text and files["c"] in text
+    assert "flag" not in lf.collect_schema() and lf.collect().height == 8
+    with pytest.raises(intake_nwb.SchemaConflictError, match="c.nwb") as err:
+        scan_nwb(both, "/processing/misc/things", refs_dir=tmp_path, on_conflict="raise")
+    assert files["a"] in str(err.value)
+    # the column is not read at all when left out before merging
+    got = get_df(both, "/processing/misc/things", refs_dir=tmp_path,
+                 exclude_column_names="flag")
+    assert "flag" not in got.columns
 
 
 def test_schema_overrides_and_n_rows(files: dict[str, str], tmp_path: Path) -> None:
@@ -108,9 +119,9 @@ def test_file_pruning_on_nwb_path(files: dict[str, str], tmp_path: Path,
     read: list[str] = []
     real = tables.TableReader.read
 
-    def spy(self, name, rows=None):
+    def spy(self, name, rows=None, **kwargs):
         read.append(self.source)
-        return real(self, name, rows)
+        return real(self, name, rows, **kwargs)
 
     monkeypatch.setattr(tables.TableReader, "read", spy)
     df = (scan_nwb([files["a"], files["b"]], "/processing/misc/things", refs_dir=tmp_path)

@@ -1,145 +1,117 @@
 """Layer 5: NWB tables as polars LazyFrames, across many files, with pushdown.
 
-``scan_nwb`` registers a polars IO source. When the query runs, each file is read in two
-phases: the predicate's columns first (then the filter), and the other projected columns only
-for the rows that survived, ragged columns through the byte ranges of those rows alone. Files
-are read concurrently; rows carry ``_nwb_path``, ``_table_path`` and ``_table_index``.
+``scan_nwb`` registers a polars IO source over *table parts* (one file's table each: its own
+schema, its row count, and a way to open it). When the query runs:
+
+- if a lab index (a catalog's columnar copy of every file's scalar columns, see
+  :mod:`intake_nwb.catalog.index`) holds every column the query touches, the query is one
+  polars scan of it: no file is opened;
+- otherwise each file is read in two phases: the predicate's columns first (from the index
+  where it has them), then the other projected columns for the surviving rows only, ragged
+  columns through the byte ranges of those rows alone. Files are read concurrently.
+
+Rows carry ``_nwb_path``, ``_table_path`` and ``_table_index``. One column of one file that
+cannot be read does not sink the table: with ``errors="warn"`` it is null for that file and one
+:class:`~intake_nwb.errors.SkippedWarning` names file, table, column and cause. How columns of
+different types across files are merged is :mod:`.schema`'s policy.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..errors import (
-    Errors,
-    IntakeNWBError,
-    SchemaConflictError,
-    TableNotFoundError,
-    report_failures,
-)
+from ..errors import Errors, IntakeNWBError, TableNotFoundError, report_failures
 from ..nwb import NWBReader, TableReader
-from ..nwb.tables import COMPOUND, ENUM, ID, REFERENCE, REGION, TSREF, ColumnData, ColumnSpec
+from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
 from ..store import open_stores
+from ..util.fanout import fan_out
+from .schema import (
+    INTERNAL,
+    NWB_PATH,
+    TABLE_INDEX,
+    TABLE_PATH,
+    OnConflict,
+    Reconciled,
+    as_dtype,
+    reconcile,
+    table_schema,
+    to_json_text,
+)
 
-NWB_PATH, TABLE_PATH, TABLE_INDEX = "_nwb_path", "_table_path", "_table_index"
-INTERNAL = (NWB_PATH, TABLE_PATH, TABLE_INDEX)
-_MAX_WORKERS = 16
+__all__ = ["INTERNAL", "NWB_PATH", "TABLE_INDEX", "TABLE_PATH", "IndexedColumns", "ScanOptions",
+           "TablePart", "get_df", "get_table_schema", "read_nwb", "scan_nwb", "scan_parts"]
 
 
 @dataclass
-class _FileTable:
-    reader: TableReader
-    schema: dict[str, pl.DataType]
+class TablePart:
+    """One file's table, as much as a scan needs before reading it.
 
-    @property
-    def source(self) -> str:
-        return self.reader.source
+    ``opener`` opens the file's table when data must be read (so parts known from a catalog
+    index open nothing up front); ``failures`` holds columns whose type could not be told.
+    """
 
+    source: str  # the file, as rows name it (_nwb_path)
+    path: str  # the table in it (_table_path)
+    dtypes: dict[str, pl.DataType]
+    n_rows: int
+    opener: Callable[[], TableReader]
+    failures: dict[str, str] = field(default_factory=dict)
+    indexed: bool = False  # its scalar columns are in the scan's IndexedColumns
 
-# -- schema --------------------------------------------------------------------------------------
+    @cached_property
+    def reader(self) -> TableReader:
+        return self.opener()
 
-def _numpy_to_polars(dtype: np.dtype) -> pl.DataType:
-    if dtype.kind in "OSUT":
-        return pl.String()
-    if dtype.kind == "b":
-        return pl.Boolean()
-    return pl.from_numpy(np.zeros(1, dtype=dtype)).to_series().dtype
-
-
-def _field_dtype(code: str) -> pl.DataType:
-    if code in ("object", "str", "text", "utf", "utf8", "ascii"):
-        return pl.String()
-    return _numpy_to_polars(np.dtype(code))
-
-
-def column_dtype(table: TableReader, spec: ColumnSpec) -> pl.DataType:
-    """The polars type of a column: ragged levels become List, per-row arrays Array."""
-    if spec.kind == ID or spec.kind == REGION:
-        inner: pl.DataType = pl.Int64()
-    elif spec.kind == REFERENCE:
-        inner = pl.String()
-    elif spec.kind in (TSREF, COMPOUND):
-        inner = pl.Struct({f["name"]: _field_dtype(f["dtype"]) for f in spec.fields})
-    elif spec.kind == ENUM:
-        inner = pl.Enum(table.enum_elements(spec.name))
-    else:
-        inner = _numpy_to_polars(table.dtype(spec.name))
-    shape = table.row_shape(spec.name) if spec.kind not in (TSREF, COMPOUND) else ()
-    if shape and spec.kind != ID:
-        inner = pl.Array(inner, shape)
-    for _ in spec.index_paths:
-        inner = pl.List(inner)
-    return inner
+    @classmethod
+    def of(cls, reader: TableReader, resolve_regions: bool = False) -> TablePart:
+        """The part of a table already open."""
+        own = table_schema(reader, resolve_regions=resolve_regions)
+        part = cls(reader.source, reader.path, own.dtypes, reader.n_rows, lambda: reader,
+                   own.failures)
+        part.__dict__["reader"] = reader
+        return part
 
 
-def _is_array_column(dtype: pl.DataType) -> bool:
-    return isinstance(dtype, (pl.List, pl.Array))
+@dataclass
+class IndexedColumns:
+    """Columns of many files' tables already read (a catalog's lab index): a LazyFrame with the
+    internal columns plus ``columns``, holding every row of the parts marked ``indexed``."""
+
+    frame: pl.LazyFrame
+    columns: frozenset[str]
+    sources: frozenset[str]  # the files it holds rows of
 
 
-def table_schema(table: TableReader, *, resolve_regions: bool = False
-                 ) -> dict[str, pl.DataType]:
-    schema = {name: column_dtype(table, spec) for name, spec in table.columns.items()}
-    if resolve_regions:
-        for name, spec in table.columns.items():
-            if spec.kind == REGION and spec.target_table:
-                for tname, tdtype in _region_targets(table, spec).items():
-                    dtype = tdtype
-                    for _ in spec.index_paths:
-                        dtype = pl.List(dtype)
-                    schema[f"{name}_{tname}"] = dtype
-    schema.update({NWB_PATH: pl.String(), TABLE_PATH: pl.String(), TABLE_INDEX: pl.Int64()})
-    return schema
+@dataclass(frozen=True)
+class ScanOptions:
+    """What a user chose for a table across files (see :func:`scan_nwb`)."""
+
+    columns: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    exclude_array_columns: bool = False
+    schema_overrides: tuple[tuple[str, Any], ...] = ()
+    on_conflict: OnConflict = "drop"
+    errors: Errors = "raise"
+    strict: bool = False
+    resolve_regions: bool = False
+    infer_schema_length: int | None = None
+
+    def reconcile(self, parts: Sequence[TablePart]) -> Reconciled:
+        return reconcile([(p.source, p.dtypes) for p in parts], columns=self.columns,
+                         exclude=self.exclude, exclude_array_columns=self.exclude_array_columns,
+                         overrides=dict(self.schema_overrides), on_conflict=self.on_conflict,
+                         infer_schema_length=self.infer_schema_length)
 
 
-def _region_targets(table: TableReader, spec: ColumnSpec) -> dict[str, pl.DataType]:
-    target = TableReader(table.nwb, spec.target_table or "")
-    out = {}
-    for tname, tspec in target.columns.items():
-        if tspec.kind in (REGION, TSREF) or tspec.ragged or tname == "id":
-            continue
-        dtype = column_dtype(target, tspec)
-        if not _is_array_column(dtype):
-            out[tname] = dtype
-    return out
-
-
-def _union(tables: Sequence[_FileTable]) -> dict[str, pl.DataType]:
-    merged: dict[str, pl.DataType] = {}
-    owner: dict[str, str] = {}
-    for t in tables:
-        for name, dtype in t.schema.items():
-            if name not in merged:
-                merged[name], owner[name] = dtype, t.source
-                continue
-            if merged[name] == dtype:
-                continue
-            merged[name] = _supertype(merged[name], dtype, name, owner[name], t.source)
-    return merged
-
-
-def _supertype(a: pl.DataType, b: pl.DataType, name: str, src_a: str, src_b: str
-               ) -> pl.DataType:
-    if isinstance(a, pl.Enum) and isinstance(b, pl.Enum):
-        return pl.Categorical()
-    try:
-        frame = pl.concat([pl.DataFrame(schema={name: a}), pl.DataFrame(schema={name: b})],
-                          how="vertical_relaxed")
-        return frame.schema[name]
-    except (pl.exceptions.PolarsError, TypeError) as exc:
-        raise SchemaConflictError(
-            f"column {name!r} is {a} in {src_a} but {b} in {src_b}: no common type; "
-            "pass schema_overrides to choose one") from exc
-
-
-# -- reading -------------------------------------------------------------------------------------
+# -- reading one file ----------------------------------------------------------------------------
 
 def _flat_arrow(values: Any) -> pa.Array:
     """A 1-D Arrow array through polars: ``pa.array`` would import pandas (~0.3 s) first."""
@@ -175,110 +147,267 @@ def _to_arrow(data: ColumnData, table: TableReader) -> pa.Array:
     return arr
 
 
-def _series(table: TableReader, name: str, rows: np.ndarray | None, dtype: pl.DataType
-            ) -> pl.Series:
-    data = table.read(name, rows)
-    series = pl.Series(name, _to_arrow(data, table))
-    return series.cast(dtype) if series.dtype != dtype else series
+def _series(table: TableReader, name: str, rows: np.ndarray | None, strict: bool) -> pl.Series:
+    return pl.Series(name, _to_arrow(table.read(name, rows, strict=strict), table))
 
 
-def _region_series(table: TableReader, column: str, target_col: str, rows: np.ndarray | None,
-                   dtype: pl.DataType) -> pl.Series:
-    spec = table.column(column)
-    idx = table.read(column, rows)
-    target = TableReader(table.nwb, spec.target_table or "")
-    flat = np.asarray(idx.values, dtype=np.int64)
-    taken = target.read(target_col, flat)
+def _region_series(table: TableReader, name: str, rows: np.ndarray | None,
+                   strict: bool) -> pl.Series:
+    """``<region>_<column>``: a DynamicTableRegion's target column for each referenced row."""
+    region = next(c for c, spec in table.columns.items()
+                  if spec.kind == REGION and name.startswith(c + "_"))
+    idx = table.read(region, rows, strict=strict)
+    target = TableReader(table.nwb, table.columns[region].target_table or "")
+    taken = target.read(name[len(region) + 1:], np.asarray(idx.values, dtype=np.int64),
+                        strict=strict)
     taken.offsets = idx.offsets
-    series = pl.Series(f"{column}_{target_col}", _to_arrow(taken, target))
-    return series.cast(dtype) if series.dtype != dtype else series
+    return pl.Series(name, _to_arrow(taken, target))
 
 
-def _read_columns(ft: _FileTable, names: Sequence[str], rows: np.ndarray | None,
-                  schema: Mapping[str, pl.DataType]) -> dict[str, pl.Series]:
-    table = ft.reader
-    n = table.n_rows if rows is None else len(rows)
-    out: dict[str, pl.Series] = {}
-    for name in names:
-        dtype = schema[name]
+@dataclass
+class _Plan:
+    """What every file's read shares: the merged schema and the user's choices."""
+
+    schema: dict[str, pl.DataType]
+    options: ScanOptions
+    as_json: set[str]
+
+    @cached_property
+    def overrides(self) -> dict[str, pl.DataType]:
+        return {k: as_dtype(v) for k, v in self.options.schema_overrides}
+
+
+class _FileRead:
+    """One file's columns for some rows; columns that fail are collected, not raised."""
+
+    def __init__(self, part: TablePart, plan: _Plan, indexed: pl.DataFrame | None):
+        self.part = part
+        self.plan = plan
+        self.indexed = indexed  # this file's rows of the lab index, if any
+        self.failures: dict[str, BaseException] = {}
+
+    def columns(self, names: Sequence[str], rows: np.ndarray | None) -> dict[str, pl.Series]:
+        n = self.part.n_rows if rows is None else len(rows)
+        return {name: self._column(name, rows, n) for name in names}
+
+    def _column(self, name: str, rows: np.ndarray | None, n: int) -> pl.Series:
+        dtype = self.plan.schema[name]
+        part = self.part
         if name == NWB_PATH:
-            out[name] = pl.repeat(table.source, n, dtype=pl.String(), eager=True).alias(name)
-        elif name == TABLE_PATH:
-            out[name] = pl.repeat(table.path, n, dtype=pl.String(), eager=True).alias(name)
-        elif name == TABLE_INDEX:
-            out[name] = pl.Series(name, np.arange(n) if rows is None else rows, pl.Int64())
-        elif name in table.columns:
-            out[name] = _series(table, name, rows, ft.schema[name]).cast(dtype)
-        elif name in ft.schema:  # a resolved region column: "<region>_<target column>"
-            region = next(c for c in table.columns if name.startswith(c + "_")
-                          and table.columns[c].kind == REGION)
-            out[name] = _region_series(table, region, name[len(region) + 1:], rows,
-                                       ft.schema[name]).cast(dtype)
-        else:  # column absent from this file: nulls
-            out[name] = pl.Series(name, [None] * n, dtype=dtype)
-    return out
+            return pl.repeat(part.source, n, dtype=pl.String(), eager=True).alias(name)
+        if name == TABLE_PATH:
+            return pl.repeat(part.path, n, dtype=pl.String(), eager=True).alias(name)
+        if name == TABLE_INDEX:
+            return pl.Series(name, np.arange(n) if rows is None else rows, pl.Int64())
+        if name not in part.dtypes:  # the file lacks the column (or its type is unknown)
+            if name in part.failures:
+                self._fail(name, IntakeNWBError(f"cannot read column {name!r}: "
+                                                f"{part.failures[name]}", source=part.source,
+                                                path=f"{part.path}/{name}"))
+            return pl.Series(name, [None] * n, dtype=dtype)
+        try:
+            values = self._values(name, rows)
+            if name in self.plan.as_json:
+                return to_json_text(values)
+            return values if values.dtype == dtype else values.cast(dtype, strict=True)
+        except Exception as exc:  # noqa: BLE001 - one column of one file: see errors=
+            if not isinstance(exc, IntakeNWBError) or exc.source is None:
+                exc = IntakeNWBError(f"cannot read column {name!r} as {dtype}: "
+                                     f"{type(exc).__name__}: {exc}", source=part.source,
+                                     path=f"{part.path}/{name}")
+            self._fail(name, exc)
+            return pl.Series(name, [None] * n, dtype=dtype)
+
+    def _values(self, name: str, rows: np.ndarray | None) -> pl.Series:
+        if self.indexed is not None and name in self.indexed.columns:
+            col = self.indexed[name]
+            return col if rows is None else col.gather(rows)
+        strict = self.plan.options.strict
+        reader = self.part.reader
+        if name in reader.columns:
+            values = _series(reader, name, rows, strict)
+        else:  # a resolved region column: "<region>_<target column>"
+            values = _region_series(reader, name, rows, strict)
+        own = self.part.dtypes[name]
+        values = values if values.dtype == own else values.cast(own, strict=True)
+        override = self.plan.overrides.get(name)
+        return values if override is None else values.cast(override, strict=True)
+
+    def _fail(self, name: str, exc: BaseException) -> None:
+        if self.plan.options.errors == "raise":
+            raise exc
+        self.failures[f"{self.part.source} [{self.part.path}/{name}]"] = exc
+
+    def read(self, columns: Sequence[str], predicate: pl.Expr | None, n_rows: int | None
+             ) -> pl.DataFrame:
+        """Phase 1: the predicate's columns, all rows, filtered; phase 2: the rest, for the
+        surviving rows only."""
+        rows: np.ndarray | None = None
+        if predicate is not None:
+            pred_cols = [c for c in dict.fromkeys(predicate.meta.root_names())
+                         if c in self.plan.schema]
+            first = pl.DataFrame(self.columns([*pred_cols, TABLE_INDEX], None))
+            frame = first.filter(predicate)
+            if n_rows is not None:
+                frame = frame.head(n_rows)
+            rows = frame[TABLE_INDEX].to_numpy()
+        elif n_rows is not None:
+            rows = np.arange(min(n_rows, self.part.n_rows))
+        cols = self.columns(columns, rows)
+        return pl.DataFrame([cols[c] for c in columns])
 
 
-def _read_file(ft: _FileTable, columns: Sequence[str], predicate: pl.Expr | None,
-               n_rows: int | None, schema: Mapping[str, pl.DataType],
-               overrides: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    rows: np.ndarray | None = None
-    if predicate is not None:
-        pred_cols = [c for c in dict.fromkeys(predicate.meta.root_names()) if c in schema]
-        first = _read_columns(ft, [*pred_cols, TABLE_INDEX], None, schema)
-        frame = _apply_overrides(pl.DataFrame(first), overrides).filter(predicate)
-        if n_rows is not None:
-            frame = frame.head(n_rows)
-        rows = frame[TABLE_INDEX].to_numpy()
-    elif n_rows is not None:
-        rows = np.arange(min(n_rows, ft.reader.n_rows))
-    cols = _read_columns(ft, columns, rows, schema)
-    return _apply_overrides(pl.DataFrame([cols[c] for c in columns]), overrides)
-
-
-def _apply_overrides(frame: pl.DataFrame, overrides: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    present = {k: v for k, v in overrides.items() if k in frame.columns}
-    return frame.cast(present) if present else frame  # type: ignore[arg-type]
-
-
-def _prune(tables: list[_FileTable], predicate: pl.Expr | None) -> list[_FileTable]:
+def _prune(parts: list[TablePart], predicate: pl.Expr | None) -> list[TablePart]:
     """Drop files a predicate on ``_nwb_path``/``_table_path`` alone rules out, unread."""
     if predicate is None or not set(predicate.meta.root_names()) <= {NWB_PATH, TABLE_PATH}:
-        return tables
-    probe = pl.DataFrame({NWB_PATH: [t.source for t in tables],
-                          TABLE_PATH: [t.reader.path for t in tables]})
+        return parts
+    probe = pl.DataFrame({NWB_PATH: [p.source for p in parts],
+                          TABLE_PATH: [p.path for p in parts]})
     keep = probe.with_row_index("_i").filter(predicate)["_i"].to_list()
-    return [tables[i] for i in keep]
+    return [parts[i] for i in keep]
+
+
+# -- the polars IO source ------------------------------------------------------------------------
+
+def scan_parts(parts: Sequence[TablePart], table_path: str, options: ScanOptions = ScanOptions(),
+               indexed: IndexedColumns | None = None) -> pl.LazyFrame:
+    """A LazyFrame over table parts (one per file), with pushdown; see the module docs."""
+    parts = list(parts)
+    merged = options.reconcile(parts)
+    merged.warn(table_path)
+    plan = _Plan(merged.schema, options, merged.as_json)
+    schema = merged.schema
+
+    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
+               batch_size: int | None) -> Iterator[pl.DataFrame]:
+        columns = list(with_columns) if with_columns else list(schema)
+        selected = _prune(parts, predicate)
+        frames = _from_index(selected, columns, predicate, n_rows, plan, indexed)
+        if frames is None:
+            frames = _from_files(selected, columns, predicate, n_rows, plan, indexed)
+        for frame in frames:
+            if batch_size and frame.height > batch_size:
+                yield from frame.iter_slices(batch_size)
+            else:
+                yield frame
+
+    return pl.io.plugins.register_io_source(
+        source, schema=schema, explain_name="NWB",
+        explain_detail=f"{table_path} in {len(parts)} file(s)"
+        + (" (lab index)" if indexed is not None else ""))
+
+
+def _from_index(parts: list[TablePart], columns: list[str], predicate: pl.Expr | None,
+                n_rows: int | None, plan: _Plan, indexed: IndexedColumns | None
+                ) -> list[pl.DataFrame] | None:
+    """The whole query as one scan of the lab index, when it holds everything it touches."""
+    if indexed is None or not parts or not all(p.indexed for p in parts):
+        return None
+    touched = {*columns, *(predicate.meta.root_names() if predicate is not None else ())}
+    wanted = touched - set(INTERNAL)
+    if not wanted <= indexed.columns or wanted & plan.as_json or plan.overrides.keys() & wanted:
+        return None
+    lf = indexed.frame
+    sources = {p.source for p in parts}
+    if sources != indexed.sources:
+        lf = lf.filter(pl.col(NWB_PATH).is_in(sorted(sources)))
+    lf = lf.select([pl.col(c).cast(plan.schema[c]) for c in dict.fromkeys(
+        [*columns, *sorted(touched - set(columns))])])
+    if predicate is not None:
+        lf = lf.filter(predicate)
+    if n_rows is not None:
+        lf = lf.head(n_rows)
+    try:
+        return [lf.select(columns).collect()]
+    except pl.exceptions.PolarsError:
+        return None  # e.g. a cast that fails for one file: read per file to isolate it
+
+
+def _from_files(parts: list[TablePart], columns: list[str], predicate: pl.Expr | None,
+                n_rows: int | None, plan: _Plan, indexed: IndexedColumns | None
+                ) -> Iterator[pl.DataFrame]:
+    """Each file in two phases, concurrently (in order when only the first rows are wanted)."""
+    by_file = _indexed_rows(parts, plan, indexed)
+    failures: dict[str, BaseException] = {}
+
+    def read(part: TablePart, limit: int | None) -> pl.DataFrame:
+        reader = _FileRead(part, plan, by_file.get(part.source))
+        try:
+            return reader.read(columns, predicate, limit)
+        finally:
+            failures.update(reader.failures)
+
+    try:
+        if n_rows is not None:  # rows are needed in order: one file after another
+            remaining = n_rows
+            for part in parts:
+                if remaining <= 0:
+                    break
+                frame = read(part, remaining)
+                remaining -= frame.height
+                yield frame
+            return
+        frames, errors = fan_out(lambda p: read(p, None), parts, key=lambda p: p.source)
+        if errors:
+            raise next(iter(errors.values()))
+        yield from frames.values()
+    finally:
+        report_failures(failures, plan.options.errors, "could not be read", noun="columns")
+
+
+def _indexed_rows(parts: list[TablePart], plan: _Plan, indexed: IndexedColumns | None
+                  ) -> dict[str, pl.DataFrame]:
+    """Each indexed file's rows of the lab index (the columns the plan can take from it)."""
+    if indexed is None:
+        return {}
+    sources = sorted(p.source for p in parts if p.indexed)
+    usable = sorted((indexed.columns & set(plan.schema)) - plan.as_json)
+    if not sources or not usable:
+        return {}
+    frame = (indexed.frame.filter(pl.col(NWB_PATH).is_in(sources))
+             .select(NWB_PATH, TABLE_INDEX, *usable).sort(NWB_PATH, TABLE_INDEX).collect())
+    return {key[0]: df.drop(NWB_PATH, TABLE_INDEX)
+            for key, df in frame.partition_by(NWB_PATH, as_dict=True).items()}
 
 
 # -- public API ----------------------------------------------------------------------------------
 
-def _open_tables(sources: Any, table_path: str, *, errors: Errors, resolve_regions: bool,
-                 open_kwargs: Mapping[str, Any]) -> list[_FileTable]:
+def open_parts(sources: Any, table_path: str, *, errors: Errors = "raise",
+               resolve_regions: bool = False, **open_kwargs: Any) -> list[TablePart]:
+    """Open every source and describe its table (files that fail follow ``errors``)."""
     stores = open_stores(sources, errors=errors, **open_kwargs)
-    tables: list[_FileTable] = []
+    parts: list[TablePart] = []
     failures: dict[str, BaseException] = {}
     for store in stores:
         try:
-            reader = TableReader(NWBReader(store), table_path)
-            tables.append(_FileTable(reader, table_schema(reader,
-                                                          resolve_regions=resolve_regions)))
+            parts.append(TablePart.of(TableReader(NWBReader(store), table_path),
+                                      resolve_regions))
         except IntakeNWBError as exc:
             if errors == "raise" or (len(stores) == 1 and isinstance(exc, TableNotFoundError)):
                 raise
             failures[store.source] = exc
     report_failures(failures, errors, "were skipped")
-    if not tables:
+    if not parts:
         raise TableNotFoundError(f"no file has a table at {table_path}", path=table_path)
-    return tables
+    return parts
+
+
+def _names(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def scan_nwb(sources: Any, table_path: str, *, infer_schema_length: int | None = None,
              schema_overrides: Mapping[str, Any] | None = None,
              exclude_array_columns: bool = False, errors: Errors = "raise",
-             resolve_regions: bool = False, storage_options: Mapping[str, Any] | None = None,
+             resolve_regions: bool = False, on_conflict: OnConflict = "drop",
+             strict: bool = False, include_column_names: Sequence[str] | str | None = None,
+             exclude_column_names: Sequence[str] | str | None = None,
+             storage_options: Mapping[str, Any] | None = None,
              refs_dir: str | os.PathLike[str] | None = None, check_stale: bool = True,
-             relocate: Mapping[str, str] | None = None) -> pl.LazyFrame:
+             on_stale: str = "raise", relocate: Mapping[str, str] | None = None
+             ) -> pl.LazyFrame:
     """Lazily scan a DynamicTable across NWB files, with projection/predicate/slice pushdown.
 
     Parameters
@@ -290,19 +419,31 @@ def scan_nwb(sources: Any, table_path: str, *, infer_schema_length: int | None =
         Path of the table in each file: ``"/units"``, ``"/intervals/trials"``,
         ``"/general/extracellular_ephys/electrodes"``, ...
     infer_schema_length:
-        Number of files whose columns make up the schema (None: all files).
+        Only the first this many files decide which columns exist (the others' extra columns
+        are left out with a warning); None: all files.
     schema_overrides:
-        ``{column: polars dtype}`` applied to every file's rows.
+        ``{column: polars dtype}``: every file's values are cast to it (a cast that fails is a
+        column failure, see ``errors``).
     exclude_array_columns:
-        Leave out ragged (List) and per-row array (Array) columns such as ``spike_times``.
+        Leave out columns that hold a list or array per row (``spike_times``) in any file.
     errors:
-        A file lacking the table or failing to open: ``"raise"``, or ``"warn"``/``"ignore"``
-        to skip it.
+        A file lacking the table or failing to open, or a column of a file that cannot be
+        read: ``"raise"``; ``"warn"`` (skip the file, null the column, one warning naming
+        file, table, column and cause) or ``"ignore"``.
     resolve_regions:
         Add the scalar columns of each DynamicTableRegion's target table, named
         ``<region>_<column>`` (e.g. ``electrodes_location`` in ``/units``).
-    storage_options, refs_dir, check_stale, relocate:
-        See :func:`intake_nwb.store.open_store`.
+    on_conflict:
+        A column with no common type across files: ``"drop"`` (left out, one warning naming
+        each file and its type), ``"json"`` (kept as JSON text) or ``"raise"``.
+    strict:
+        Raise on inconsistent data (a ragged index past its data) instead of reading it as
+        pynwb does with a :class:`~intake_nwb.errors.DataWarning`.
+    include_column_names, exclude_column_names:
+        Read only these columns / leave these out (applied before schemas are merged, so a
+        conflict in a column left out does not matter).
+    storage_options, refs_dir, check_stale, on_stale, relocate:
+        How files are opened: see :func:`intake_nwb.store.open_store`.
 
     Examples
     --------
@@ -310,40 +451,16 @@ def scan_nwb(sources: Any, table_path: str, *, infer_schema_length: int | None =
     >>> lf = scan_nwb("lab/*.nwb", "/units")  # doctest: +SKIP
     >>> lf.filter(pl.col("presence_ratio") >= 0.9).select("spike_times").collect()  # doctest: +SKIP
     """
-    open_kwargs = dict(storage_options=storage_options, refs_dir=refs_dir,
-                       check_stale=check_stale, relocate=relocate)
-    tables = _open_tables(sources, table_path, errors=errors, resolve_regions=resolve_regions,
-                          open_kwargs=open_kwargs)
-    basis = tables if infer_schema_length is None else tables[:max(1, infer_schema_length)]
-    schema = _union(basis)
-    overrides = {k: pl.DataType.from_python(v) if isinstance(v, type) and not issubclass(
-        v, pl.DataType) else v for k, v in (schema_overrides or {}).items()}
-    schema.update(overrides)
-    if exclude_array_columns:
-        schema = {k: v for k, v in schema.items() if not _is_array_column(v)}
-
-    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
-               batch_size: int | None) -> Iterator[pl.DataFrame]:
-        columns = list(with_columns) if with_columns else list(schema)
-        selected = _prune(tables, predicate)
-        remaining = n_rows
-        if remaining is not None:  # rows are needed in order: one file after another
-            for ft in selected:
-                if remaining <= 0:
-                    return
-                frame = _read_file(ft, columns, predicate, remaining, schema, overrides)
-                remaining -= frame.height
-                yield frame
-            return
-        with cf.ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(selected) or 1)) as pool:
-            futures = [pool.submit(_read_file, ft, columns, predicate, None, schema, overrides)
-                       for ft in selected]
-            for fut in futures:
-                yield fut.result()
-
-    return pl.io.plugins.register_io_source(
-        source, schema=schema, explain_name="NWB",
-        explain_detail=f"{table_path} in {len(tables)} file(s)")
+    parts = open_parts(sources, table_path, errors=errors, resolve_regions=resolve_regions,
+                       storage_options=storage_options, refs_dir=refs_dir,
+                       check_stale=check_stale, on_stale=on_stale, relocate=relocate)
+    options = ScanOptions(
+        columns=_names(include_column_names), exclude=_names(exclude_column_names) or (),
+        exclude_array_columns=exclude_array_columns,
+        schema_overrides=tuple((schema_overrides or {}).items()), on_conflict=on_conflict,
+        errors=errors, strict=strict, resolve_regions=resolve_regions,
+        infer_schema_length=infer_schema_length)
+    return scan_parts(parts, table_path, options)
 
 
 def read_nwb(sources: Any, table_path: str, **kwargs: Any) -> pl.DataFrame:
@@ -361,18 +478,16 @@ def get_df(sources: Any, table_path: str, *, include_column_names: Sequence[str]
            exclude_array_columns: bool = True, as_pandas: bool = False, **kwargs: Any) -> Any:
     """A table across files as a polars (or pandas) DataFrame, lazynwb-style.
 
+    Array columns are left out unless named in ``include_column_names`` or
+    ``exclude_array_columns=False``; other arguments as for :func:`scan_nwb`.
+
     Examples
     --------
     >>> get_df("lab/*.nwb", "/intervals/trials", as_pandas=True)  # doctest: +SKIP
     """
-    include = [include_column_names] if isinstance(include_column_names, str) \
-        else include_column_names
-    exclude = [exclude_column_names] if isinstance(exclude_column_names, str) \
-        else exclude_column_names or []
-    lf = scan_nwb(sources, table_path, exclude_array_columns=exclude_array_columns and not
-                  include, **kwargs)
-    names = lf.collect_schema().names()
-    keep = [c for c in names if (include is None or c in include or c in INTERNAL)
-            and c not in exclude]
-    df = lf.select(keep).collect()
+    include = _names(include_column_names)
+    df = scan_nwb(sources, table_path, include_column_names=include,
+                  exclude_column_names=exclude_column_names,
+                  exclude_array_columns=exclude_array_columns and include is None,
+                  **kwargs).collect()
     return df.to_pandas() if as_pandas else df

@@ -7,6 +7,7 @@ level) so the frames layer can build Arrow/polars columns without Python loops.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import zarr
 
 from .. import conventions as cv
-from ..errors import IntakeNWBError, TableNotFoundError
+from ..errors import DataWarning, IntakeNWBError, TableNotFoundError
 from ..store import read_rows, read_spans
 from .file import NWBReader
 from .types import neurodata_type
@@ -182,38 +183,62 @@ class TableReader:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def read(self, name: str, rows: np.ndarray | None = None) -> ColumnData:
-        """Values of column ``name`` for ``rows`` (all rows for None), in the order given."""
+    def read(self, name: str, rows: np.ndarray | None = None, *, strict: bool = False
+             ) -> ColumnData:
+        """Values of column ``name`` for ``rows`` (all rows for None), in the order given.
+
+        A ragged index that points past its data (a truncated file) is clipped as pynwb reads
+        it (rows past the end come back short or empty) with a :class:`DataWarning` naming
+        the file and column, or raises with ``strict=True``.
+        """
         spec = self.column(name)
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+                raise IntakeNWBError(f"rows out of range for a table of {self.n_rows} rows",
+                                     source=self.source, path=spec.path)
         try:
-            return self._read(spec, rows)
+            return self._read(spec, rows, strict)
         except IntakeNWBError:
             raise
         except Exception as exc:  # noqa: BLE001 - name the file and the column
             raise IntakeNWBError(f"cannot read column {name!r}: {type(exc).__name__}: {exc}",
                                  source=self.source, path=spec.path) from exc
 
-    def _read(self, spec: ColumnSpec, rows: np.ndarray | None) -> ColumnData:
+    def _read(self, spec: ColumnSpec, rows: np.ndarray | None, strict: bool) -> ColumnData:
         data = self._array(spec.path)
         if not spec.ragged:
             return ColumnData(spec, self._decode(spec, read_rows(data, rows)))
         # walk the index levels from the outside in, turning row sets into spans
         offsets: list[np.ndarray] = []
         starts = stops = None
-        for level, ipath in enumerate(spec.index_paths):
-            ends = self._index_ends(ipath)
-            bounds = np.concatenate([[0], ends])
-            if level == 0:
-                sel = np.arange(len(ends)) if rows is None else np.asarray(rows, np.int64)
-                s, e = bounds[sel], bounds[sel + 1]
-            else:
-                # entries of this level selected by the outer level's spans
-                sel = _expand_spans(starts, stops)
-                s, e = bounds[sel], bounds[sel + 1]
+        targets = [*spec.index_paths[1:], spec.path]  # what each level indexes into
+        for level, (ipath, target) in enumerate(zip(spec.index_paths, targets, strict=True)):
+            bounds = np.concatenate([[0], self._index_ends(ipath)])
+            sel = (np.arange(len(bounds) - 1) if rows is None else rows) if level == 0 \
+                else _expand_spans(starts, stops)
+            s, e = bounds[sel], bounds[sel + 1]
+            s, e = self._clip(s, e, int(self._array(target).shape[0]), ipath, target, strict)
             offsets.append(np.concatenate([[0], np.cumsum(e - s)]).astype(np.int64))
             starts, stops = s, e
         values = read_spans(data, starts, stops)
         return ColumnData(spec, self._decode(spec, values), offsets)
+
+    def _clip(self, s: np.ndarray, e: np.ndarray, n: int, index: str, target: str,
+              strict: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Spans as h5py slices them (what pynwb returns): ends past ``n`` cut to ``n``, a
+        start past its end gives an empty row."""
+        bad = (e > n) | (s > e) | (s < 0)
+        if not bad.any():
+            return s, e
+        what = (f"{index} points outside {target} ({int(bad.sum())} rows: index values up to "
+                f"{int(max(s.max(), e.max()))}, {target} has {n} elements)")
+        if strict:
+            raise IntakeNWBError(what, source=self.source, path=index)
+        warnings.warn(f"{self.source} [{index}]: {what}; read as pynwb reads it: those rows "
+                      "are cut short or empty", DataWarning, stacklevel=4)
+        s = np.clip(s, 0, n)
+        return s, np.maximum(s, np.clip(e, 0, n))
 
     def _index_ends(self, path: str) -> np.ndarray:
         raw = self._array(path)[...]
