@@ -247,32 +247,36 @@ def test_catalog_pins_dandiset_version_and_assets(archive: dict[str, Any], catal
     assert pin["sha256"] == alm["metadata"]["digest"]["dandi:sha2-256"]
     assert (pin["download_url"], pin["s3_url"]) == tuple(alm["metadata"]["contentUrl"])
     assert assets[ZARR[1]]["zarr_checksum"].endswith(f"--{assets[ZARR[1]]['size']}")
-    # every entry pins what it reads; a per-asset catalog only its asset, named after it
+    # every file's pin lives with it in the lab index; files are named after their asset
     entries = doc["sources"]
-    assert {"sessions", "units", "trials"} <= set(entries)
-    assert all(e["args"]["pins"] for e in entries.values())
-    per_file = entries["sub_anm369963_ses_20170228"]
-    assert per_file["driver"] == "nwb_file"
-    assert [p["asset_id"] for p in per_file["args"]["pins"].values()] == [alm["asset_id"]]
-    assert len(entries["units"]["args"]["pins"]) == 2  # the Zarr store has no /units
-    assert len(entries["sessions"]["args"]["pins"]) == 3
+    assert {"sessions", "units", "trials", "files"} <= set(entries)
+    import intake
+
+    cat = intake.open_catalog(str(catalog))
+    assert sorted(cat.files) == ["sub_anm369963_ses_20170228", "sub_anm372793_ses_20170508",
+                                 "sub_zarr_ses_1"]
+    lab = cat.sessions.origin.lab
+    pinned = {r.key: r.extra["dandi"]["asset_id"] for r in lab.files.values()}
+    assert pinned["sub_anm369963_ses_20170228"] == alm["asset_id"]
+    sessions = cat.sessions.read()
+    assert sorted(sessions["dandi_path"]) == sorted(assets)
     # HDF5 assets are read through references kept beside the catalog
     refs = sorted((catalog.parent / "refs").iterdir())
     assert len(refs) == 2
-    assert all(s.startswith(("{{ CATALOG_DIR }}/refs/", "s3://"))
-               for s in entries["sessions"]["args"]["sources"])
+    assert sorted(r.kind for r in lab.files.values()) == ["hdf5", "hdf5", "zarr"]
+    assert all(r.refs.startswith(str(catalog.parent / "refs")) for r in lab.files.values()
+               if r.kind == "hdf5")
 
 
 def test_verify_pins_hook(archive: dict[str, Any], catalog: Path) -> None:
     srv = archive["server"]
-    entry = yaml.safe_load(catalog.read_text())["sources"]["units"]["args"]
-    sources = [s.replace("{{ CATALOG_DIR }}", str(catalog.parent)) for s in entry["sources"]]
+    pins = {p["read_url"]: p for p in read_pins(catalog)["assets"] if "blob_id" in p}
     srv.reset_log()
-    assert verify_pins(entry["pins"], sources) == {}  # all match, read where pinned
+    assert verify_pins(pins, list(pins)) == {}  # all match, read where pinned
     heads = [r for r in srv.log if r[1].startswith("HEAD")]
     assert len(heads) == 2 and len(srv.log) == 2  # one HEAD per asset, nothing else
-    assert verify_pins(None, sources, relocate={"a": "b"}) == {"a": "b"}
-    assert verify_pins(entry["pins"], ["/not/pinned.nwb"]) == {}
+    assert verify_pins(None, list(pins), relocate={"a": "b"}) == {"a": "b"}
+    assert verify_pins(pins, ["/not/pinned.nwb"]) == {}
 
 
 def test_open_catalog_reads_the_units_get_df_reads(archive: dict[str, Any],
@@ -290,7 +294,7 @@ def test_open_catalog_reads_the_units_get_df_reads(archive: dict[str, Any],
     sessions = cat.sessions.read()
     assert sessions.height == 3
     # the Zarr NWB asset is read directly from S3
-    zarr = cat.sub_zarr_ses_1
+    zarr = cat.files.sub_zarr_ses_1
     series = zarr.test_timeseries.read()
     assert series.shape == (10,)
 
@@ -301,9 +305,9 @@ def test_s3_403_falls_back_to_the_download_url(archive: dict[str, Any], catalog:
     srv = archive["server"]
     srv.forbid_s3()
     try:
-        entry = yaml.safe_load(catalog.read_text())["sources"]["units"]["args"]
-        relocate = verify_pins(entry["pins"])
-        blobs = {u: p for u, p in entry["pins"].items() if "blob_id" in p}
+        pins = {p["read_url"]: p for p in read_pins(catalog)["assets"]}
+        relocate = verify_pins(pins)
+        blobs = {u: p for u, p in pins.items() if "blob_id" in p}
         assert relocate == {u: p["download_url"] for u, p in blobs.items()}
         srv.reset_log()
         units = intake.open_catalog(str(catalog)).units.read()
@@ -331,10 +335,10 @@ def test_changed_bytes_fail_the_pin(archive: dict[str, Any], tmp_path: Path) -> 
         with pytest.raises(PinMismatchError, match=rf"{ALM_1[1]}.*etag"):
             intake.open_catalog(str(path)).units.read()
         with pytest.raises(PinMismatchError):
-            list(intake.open_catalog(str(path)).sub_anm369963_ses_20170228)
+            list(intake.open_catalog(str(path)).files.sub_anm369963_ses_20170228)
         srv.overwrite_bytes(asset["asset_id"], original + b"\0")
         with pytest.raises(PinMismatchError, match="size 276632 -> 276633"):
-            verify_pins(yaml.safe_load(path.read_text())["sources"]["units"]["args"]["pins"])
+            verify_pins({p["read_url"]: p for p in read_pins(path)["assets"]})
     finally:
         srv.overwrite_bytes(asset["asset_id"], original)
     assert intake.open_catalog(str(path)).units.read().height == 1

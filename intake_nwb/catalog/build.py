@@ -1,77 +1,63 @@
-"""``build_catalog()``: an Intake catalog (YAML) of NWB sources, beside their reference files.
+"""``build_catalog()``: an Intake catalog (YAML) of NWB sources, with its lab index and references.
 
-The catalog has one entry per table path found in any file (rows concatenated across files),
-one per TimeSeries path, a ``sessions`` metadata entry and one nested ``nwb_file`` catalog per
-file. Entries address what they read relative to the catalog (``{{ CATALOG_DIR }}``):
+A catalog folder holds::
 
-- an HDF5 source outside the catalog folder (elsewhere on disk, S3, HTTP...) is read through its
-  reference file, kept beside the catalog (``refs/`` by default); the reference file records
-  the source's URL, so the folder can be copied, committed or uploaded and still reads the same
-  bytes (pass ``relocate=`` to an entry to read them from elsewhere);
-- a source inside the catalog folder is addressed by its relative path, with ``refs:`` naming
-  the folder's reference directory: the data travel with the catalog (references of a moved
-  folder are remade on first use);
-- a Zarr NWB store (or a reference file given as a source) is addressed as it is.
+    catalog.yaml     entries: sessions, one per table path, one per TimeSeries path, ``files``
+    index/<version>/ the lab index (:mod:`.index`): file records, sessions, every table's
+                     scalar columns and each file's schema
+    refs/            reference files of HDF5 sources (JSON, or parquet for huge files)
 
-The catalog's ``metadata.intake_nwb`` block records the intake_nwb version, the creation and
-update times, and each source's identity (size, ETag/version, mtime) and contents, so rebuilding
-re-indexes and re-inspects only the sources that changed.
+The YAML stays small whatever the number of files: entries name the index and their own name,
+and the index holds the per-file lists. Each table entry records its merged schema and, when
+columns of different files have no common type, those conflicts, so ``describe()`` shows them
+before any read. Rebuilding re-indexes and re-inspects only the sources whose identity changed,
+and leaves the folder untouched when nothing did. A source that cannot be catalogued is left
+out and recorded (``metadata.intake_nwb.failures``), unless ``errors="raise"``.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import copy
 import datetime as dt
 import os
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 
 from .._version import __version__
 from ..errors import Errors, IntakeNWBError, report_failures
-from ..refs import cache as refcache
-from ..refs import index
+from ..frames.schema import NWB_PATH, is_array
+from ..frames.tables import ScanOptions, TablePart, read_columns
+from ..nwb import NWBReader, TableReader
+from ..nwb.metadata import read_metadata
+from ..nwb.timeseries import timeseries_paths
+from ..refs.index import index_sources
+from ..refs.translate import Options
 from ..sources import Source, expand, identity_matches
+from ..store import open_store
+from ..util.fanout import fan_out
+from .index import INDEX_MAX_ROWS, FileRecord, FileTable, LabIndex, TableIndex, write_index
+from .locate import portable
+from .model import CATALOG_DIR, CatalogDoc, Entry, header_lines
 from .names import entry_names
 
-__all__ = ["CATALOG_DIR", "FileRecord", "build_catalog"]
+__all__ = ["BuildReport", "build", "build_catalog"]
 
-CATALOG_DIR = "{{ CATALOG_DIR }}"
-FORMAT = 1
 # tables first in this order, then the others by path
 _FIRST = ("/units", "/intervals/trials", "/intervals/epochs",
           "/general/extracellular_ephys/electrodes")
-_MAX_WORKERS = 16
-
-
-@dataclass
-class FileRecord:
-    """What a catalog knows of one source (stored in ``metadata.intake_nwb.files``).
-
-    Examples
-    --------
-    >>> FileRecord("/lab/ses-1.nwb", "hdf5", {"size": 10}, tables={"/units": 40}).tables
-    {'/units': 40}
-    """
-
-    url: str
-    kind: str  # "hdf5" | "zarr" | "refs"
-    identity: dict[str, Any]
-    refs: str | None = None  # the reference file of an HDF5 source
-    nwb_path: str | None = None  # the NWB file a reference-file source describes
-    entry: str = ""
-    tables: dict[str, int] = field(default_factory=dict)  # path -> rows
-    timeseries: list[str] = field(default_factory=list)
+_RESERVED_ENTRIES = {"sessions", "files"}
+_KEPT_INDEX_VERSIONS = 2  # the current one and the one before (a reader may still be on it)
 
 
 @dataclass
 class BuildReport:
-    """What :func:`build` did: the catalog, the sources (re)inspected and those reused.
+    """What :func:`build` did.
 
     Examples
     --------
@@ -86,13 +72,24 @@ class BuildReport:
     reused: list[str]
     entries: dict[str, str]  # name -> driver
     written: bool
+    failures: dict[str, str] = field(default_factory=dict)  # url -> why it was left out
+
+
+@dataclass
+class _Inspected:
+    """One file as the index records it: its record, metadata row and tables."""
+
+    record: FileRecord
+    session: dict[str, Any]
+    tables: dict[str, FileTable]
 
 
 def build_catalog(sources: Any, path: str | os.PathLike[str], *,
                   refs_dir: str | os.PathLike[str] | None = None, name: str | None = None,
                   description: str | None = None,
-                  storage_options: Mapping[str, Any] | None = None, progress: bool = True,
-                  errors: Errors = "raise") -> Path:
+                  storage_options: Mapping[str, Any] | None = None,
+                  progress: bool | None = None, errors: Errors = "warn",
+                  extras: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """Index NWB sources and write an Intake catalog of their tables, TimeSeries and sessions.
 
     Parameters
@@ -107,20 +104,23 @@ def build_catalog(sources: Any, path: str | os.PathLike[str], *,
         Where reference files go; default ``<catalog folder>/refs``. Keep it inside the folder
         for a catalog that can be copied or shared.
     name, description:
-        The catalog's name (default: from the file name) and description.
+        The catalog's name (default: from the folder name) and description.
     storage_options:
         fsspec options for the sources (``{"anon": True}``); written into the entries.
     progress:
-        Show progress bars while indexing.
+        Show progress bars (default: for many files).
     errors:
-        A source that cannot be indexed or read: ``"raise"`` (after the others were done),
-        ``"warn"`` or ``"ignore"`` (left out of the catalog).
+        A source that cannot be indexed or read: ``"warn"`` (default: left out, recorded in
+        the catalog's metadata and named in one warning), ``"ignore"`` (the same, silently)
+        or ``"raise"`` (after the others were done).
+    extras:
+        ``{source URL: {...}}`` kept with each file's record (e.g. DANDI pins); a
+        ``"sessions"`` mapping in it adds columns to the ``sessions`` table.
 
     Returns
     -------
     pathlib.Path
-        The catalog file. Rebuilding over an existing catalog re-indexes only changed sources,
-        and leaves the file untouched when nothing changed.
+        The catalog file.
 
     Examples
     --------
@@ -128,152 +128,160 @@ def build_catalog(sources: Any, path: str | os.PathLike[str], *,
     >>> cat_path = intake_nwb.build_catalog("sessions/*.nwb", "lab/catalog.yaml")
     ... # doctest: +SKIP
     >>> cat = intake.open_catalog(cat_path)  # doctest: +SKIP
-    >>> cat.units.read()  # /units of every file, concatenated  # doctest: +SKIP
-    >>> cat.sub_001_ses_001.trials.to_pandas()  # one file's table  # doctest: +SKIP
+    >>> cat.units.read()  # /units of every file, from the lab index  # doctest: +SKIP
+    >>> cat.files.sub_001_ses_001.trials.to_pandas()  # one file's table  # doctest: +SKIP
     """
     return build(sources, path, refs_dir=refs_dir, name=name, description=description,
-                 storage_options=storage_options, progress=progress, errors=errors).path
+                 storage_options=storage_options, progress=progress, errors=errors,
+                 extras=extras).path
 
 
 def build(sources: Any, path: str | os.PathLike[str], *,
           refs_dir: str | os.PathLike[str] | None = None, name: str | None = None,
           description: str | None = None, storage_options: Mapping[str, Any] | None = None,
-          progress: bool = True, errors: Errors = "raise") -> BuildReport:
-    """:func:`build_catalog`, returning a :class:`BuildReport` (used by the CLI).
-
-    Examples
-    --------
-    >>> build("data/*.nwb", "lab/catalog.yaml").entries["units"]  # doctest: +SKIP
-    'nwb_table'
-    """
+          progress: bool | None = None, errors: Errors = "warn",
+          extras: Mapping[str, Mapping[str, Any]] | None = None,
+          metadata: Mapping[str, Any] | None = None, header: list[str] | None = None
+          ) -> BuildReport:
+    """:func:`build_catalog`, returning a :class:`BuildReport`; ``metadata`` adds blocks to the
+    catalog's metadata (e.g. ``{"dandi": {...}}``) and ``header`` comment lines."""
     if "://" in os.fspath(path) and not os.fspath(path).startswith("file://"):
-        raise IntakeNWBError("write the catalog locally, then copy the folder (YAML and refs/)",
-                             source=os.fspath(path))
+        raise IntakeNWBError("write the catalog locally, then copy the folder (YAML, index/, "
+                             "refs/)", source=os.fspath(path))
     path = Path(os.fspath(path).removeprefix("file://")).resolve()
     folder = path.parent
     refs = Path(refs_dir).resolve() if refs_dir is not None else folder / "refs"
     previous_doc = _load(path)
-    previous = {r.url: r for r in _records(previous_doc, folder)}
+    previous = _previous_index(previous_doc, folder)
     srcs = expand(sources, storage_options)
-    failures: dict[str, BaseException] = {}
+    extras = dict(extras or {})
 
-    identities = _map(lambda s: s.identity(), srcs, failures)
-    reused, todo = [], []
-    for s in srcs:
-        if s.url not in identities:
-            continue
-        rec = previous.get(s.url)
-        if rec is not None and _reusable(rec, identities[s.url], refs):
-            reused.append(rec)
-        else:
-            todo.append(s)
-    targets = index(todo, refs_dir=refs, progress=progress, errors="ignore") if todo else {}
-    for s in todo:
-        if s.url not in targets:  # index() left it out: say why, once, with the others
-            try:
-                index([s], refs_dir=refs, progress=False)
-            except Exception as exc:  # noqa: BLE001 - reported below by the errors policy
-                failures[s.url] = exc
-    inspected = _map(lambda s: _inspect(s, targets[s.url], identities[s.url]),
-                     [s for s in todo if s.url in targets], failures)
-    report_failures(failures, errors, "could not be catalogued")
-    by_url = {r.url: r for r in [*reused, *inspected.values()]}
+    identities, failures = fan_out(lambda s: s.identity(), srcs, key=lambda s: s.url)
+    old = {r.url: r for r in previous.files.values()} if previous else {}
+    reused = [s for s in srcs if s.url in identities and s.url in old
+              and _reusable(old[s.url], identities[s.url], refs, extras.get(s.url))]
+    todo = [s for s in srcs if s.url in identities and s not in reused]
+    targets, index_failures = index_sources(todo, refs_dir=refs, options=Options(),
+                                            progress=progress)
+    failures.update(index_failures)
+    inspected, inspect_failures = fan_out(
+        lambda s: _inspect(s, targets[s.url], identities[s.url], extras.get(s.url, {})),
+        [s for s in todo if s.url in targets], key=lambda s: s.url, progress=progress,
+        desc="inspecting NWB")
+    failures.update(inspect_failures)
+    if errors == "raise":
+        report_failures(failures, errors, "could not be catalogued")
+    by_url = _reuse(previous, [old[s.url] for s in reused]) if previous else {}
+    by_url.update(inspected)
     files = [by_url[s.url] for s in srcs if s.url in by_url]
+    if errors == "warn":
+        report_failures(failures, errors, "could not be catalogued")
     if not files:
-        raise IntakeNWBError("no source could be catalogued", source=os.fspath(path))
+        raise IntakeNWBError("no source could be catalogued: " + "; ".join(
+            f"{u}: {e}" for u, e in failures.items()), source=os.fspath(path))
 
-    doc = _document(files, folder, refs, name=name, description=description,
-                    storage_options=storage_options, previous=previous_doc)
-    written = _write(path, doc, previous_doc)
-    return BuildReport(path=path, files=files, inspected=list(inspected), reused=[
-        r.url for r in reused], entries={k: v["driver"] for k, v in doc["sources"].items()},
-        written=written)
+    doc, index_rel = _document(files, folder, refs, name=name, description=description,
+                               storage_options=storage_options, previous=previous_doc,
+                               failures={u: str(e) for u, e in failures.items()},
+                               metadata=metadata, header=header)
+    written = doc.write(path, previous_doc)
+    _prune_index_versions(folder, keep=index_rel)
+    return BuildReport(path=path, files=[f.record for f in files],
+                       inspected=list(inspected), reused=[s.url for s in reused],
+                       entries={k: e.driver for k, e in doc.entries.items()}, written=written,
+                       failures={u: str(e) for u, e in failures.items()})
 
 
 # -- sources -------------------------------------------------------------------------------------
 
-def _map(fn: Any, srcs: Sequence[Source], failures: dict[str, BaseException]) -> dict[str, Any]:
-    """``{url: fn(source)}`` concurrently; failures collected by URL."""
-    out: dict[str, Any] = {}
-    if not srcs:
-        return out
-    with cf.ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(srcs))) as pool:
-        futures = {pool.submit(fn, s): s.url for s in srcs}
-        for fut in cf.as_completed(futures):
-            try:
-                out[futures[fut]] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - reported together by the errors policy
-                failures[futures[fut]] = exc
-    return {s.url: out[s.url] for s in srcs if s.url in out}
-
-
-def _reusable(rec: FileRecord, identity: Mapping[str, Any], refs: Path) -> bool:
+def _reusable(rec: FileRecord, identity: Mapping[str, Any], refs: Path,
+              extra: Mapping[str, Any] | None) -> bool:
     """Unchanged source whose references are where this build keeps them."""
-    if not identity_matches(rec.identity, identity):
+    if not identity_matches(rec.identity, identity) or dict(extra or {}) != rec.extra:
         return False
     if rec.kind != "hdf5":
         return True
+    from ..refs import cache as refcache
+
     current = refcache.existing(refcache.refs_path_for(rec.url, refs))
     return current is not None and rec.refs is not None and Path(rec.refs) == current
 
 
-def _inspect(src: Source, target: str, identity: dict[str, Any]) -> FileRecord:
-    """Open a source (through its references) and list its tables and TimeSeries."""
-    from ..nwb import NWBReader, TableReader
-    from ..nwb.timeseries import timeseries_paths
-    from ..store import open_store
-
+def _inspect(src: Source, target: str, identity: dict[str, Any], extra: Mapping[str, Any]
+             ) -> _Inspected:
+    """Open a source (through its references): its tables (schemas, scalar columns), its
+    TimeSeries and its metadata."""
     store = open_store(target, storage_options=src.storage_options or None)
     nwb = NWBReader(store)
-    tables: dict[str, int] = {}
+    tables: dict[str, FileTable] = {}
     for p in nwb.tables:
         try:
-            tables[p] = TableReader(nwb, p).n_rows
-        except IntakeNWBError as exc:
-            warnings.warn(f"left out of the catalog: {exc}", stacklevel=2)
+            reader = TableReader(nwb, p)
+            part = TablePart.of(reader)
+        except IntakeNWBError:
+            continue  # not a readable table here: the catalog lists what it can read
+        scalar = [c for c, t in part.dtypes.items() if not is_array(t)]
+        rows, failed = (read_columns(part, scalar) if part.n_rows <= INDEX_MAX_ROWS
+                        else (None, {}))
+        dtypes = {c: t for c, t in part.dtypes.items() if c not in failed}
+        tables[p] = FileTable(dtypes, part.n_rows, {**part.failures, **failed},
+                              rows.drop(*failed) if rows is not None else None)
     kind = "hdf5" if target != src.url else store.kind
-    return FileRecord(url=src.url, kind=kind, identity=dict(identity),
-                      refs=target if kind == "hdf5" else None,
-                      nwb_path=store.source if store.source != src.url else None,
-                      tables=tables, timeseries=timeseries_paths(nwb))
+    record = FileRecord(key="", url=src.url, kind=kind, identity=dict(identity),
+                        nwb_path=store.source, refs=target if kind == "hdf5" else None,
+                        tables={p: t.n_rows for p, t in tables.items()},
+                        timeseries=timeseries_paths(nwb), extra=dict(extra))
+    session = {**read_metadata(nwb), **dict(extra.get("sessions", {})), NWB_PATH: store.source}
+    return _Inspected(record, session, tables)
 
 
-# -- the YAML document ---------------------------------------------------------------------------
-
-def _inside(p: str, folder: Path) -> str | None:
-    """``p`` relative to ``folder`` (posix), or None when it is remote or elsewhere."""
-    if "://" in p:
+def _previous_index(doc: dict[str, Any] | None, folder: Path) -> LabIndex | None:
+    block = ((doc or {}).get("metadata") or {}).get("intake_nwb") or {}
+    rel = block.get("index")
+    if block.get("format") != 2 or not isinstance(rel, str) or \
+            not (folder / rel / "files.parquet").exists():
         return None
-    try:
-        return Path(p).resolve().relative_to(folder).as_posix()
-    except ValueError:
-        return None
+    return LabIndex(str(folder / rel))
 
 
-def _portable(p: str, folder: Path) -> str:
-    """How the metadata records a path: relative to the catalog folder when inside it."""
-    return _inside(p, folder) or p
+def _reuse(previous: LabIndex, records: list[FileRecord]) -> dict[str, _Inspected]:
+    """Files the previous build inspected, taken from its index (one scan per table entry)."""
+    if not records:
+        return {}
+    by_path = {r.nwb_path: r for r in records}
+    sessions = {row[NWB_PATH]: row for row in previous.sessions().filter(
+        pl.col(NWB_PATH).is_in(list(by_path))).iter_rows(named=True)}
+    out = {r.url: _Inspected(r, sessions.get(r.nwb_path, {NWB_PATH: r.nwb_path}), {})
+           for r in records}
+    for entry, path in _table_entries(previous).items():
+        _, files, _ = previous.table(entry)
+        rows = (previous.indexed_frame(entry).filter(pl.col(NWB_PATH).is_in(list(by_path)))
+                .drop("_table_path", "_table_index").collect()
+                .partition_by(NWB_PATH, as_dict=True, include_key=False))
+        for rec in records:
+            if path in rec.tables and rec.key in files:
+                ft = files[rec.key]
+                if rec.key in previous.indexed_keys(entry):
+                    ft.rows = rows.get((rec.nwb_path,), pl.DataFrame())
+                out[rec.url].tables[path] = ft
+    return out
 
 
-def _locate(p: str, folder: Path) -> str:
-    """How an entry addresses a path: ``{{ CATALOG_DIR }}/...`` when inside the folder."""
-    rel = _inside(p, folder)
-    return f"{CATALOG_DIR}/{rel}" if rel is not None else p
+def _table_entries(index: LabIndex) -> dict[str, str]:
+    """Entry name -> table path of an index's table entries."""
+    directory = Path(index._path("files.parquet")).parent / "tables"
+    out = {}
+    for p in sorted(directory.glob("*.json")):
+        out[p.stem] = index.table(p.stem)[0]
+    return out
 
 
-def _address(rec: FileRecord, folder: Path, refs: Path) -> tuple[str, str | None]:
-    """(what an entry reads, the refs folder it needs or None)."""
-    if rec.kind == "hdf5" and _inside(rec.url, folder) is not None:
-        return _locate(rec.url, folder), _locate(str(refs), folder)
-    if rec.kind == "hdf5":
-        assert rec.refs is not None
-        return _locate(rec.refs, folder), None
-    return _locate(rec.url, folder), None
-
+# -- the document --------------------------------------------------------------------------------
 
 def _file_key(rec: FileRecord) -> str:
-    """A path-like name of the file for naming its entry: ``.../neuroconv/test``."""
-    url = (rec.nwb_path or rec.url).rstrip("/")
+    """A path-like name of the file for naming its entry: ``.../neuroconv/test`` (or the
+    ``label`` its extras give, e.g. a DANDI asset path)."""
+    url = str(rec.extra.get("label") or rec.nwb_path).rstrip("/")
     for suffix in (".nwb.zarr", ".zarr", ".nwb", ".json", ".parq"):
         if url.endswith(suffix):
             url = url[: -len(suffix)]
@@ -281,104 +289,90 @@ def _file_key(rec: FileRecord) -> str:
     return url.split("://", 1)[-1]
 
 
-def _document(files: list[FileRecord], folder: Path, refs: Path, *, name: str | None,
+def _document(files: list[_Inspected], folder: Path, refs: Path, *, name: str | None,
               description: str | None, storage_options: Mapping[str, Any] | None,
-              previous: dict[str, Any] | None) -> dict[str, Any]:
-    table_paths = sorted({p for r in files for p in r.tables},
+              previous: dict[str, Any] | None, failures: Mapping[str, str],
+              metadata: Mapping[str, Any] | None, header: list[str] | None
+              ) -> tuple[CatalogDoc, str]:
+    records = [f.record for f in files]
+    table_paths = sorted({p for r in records for p in r.tables},
                          key=lambda p: (_FIRST.index(p) if p in _FIRST else len(_FIRST), p))
-    series_paths = sorted({p for r in files for p in r.timeseries})
-    names = entry_names([*table_paths, *series_paths], taken={"sessions"})
-    keys = {_file_key(r): r for r in files}
-    file_names = entry_names(list(keys), taken={"sessions", *names.values()})
-    for key, rec in keys.items():
-        rec.entry = file_names[key]
+    series_paths = sorted({p for r in records for p in r.timeseries})
+    names = entry_names([*table_paths, *series_paths], taken=_RESERVED_ENTRIES)
+    keys = entry_names([_file_key(r) for r in records])
+    for rec in records:
+        rec.key = keys[_file_key(rec)]
 
-    located = {r.url: _address(r, folder, refs) for r in files}
-    shared: dict[tuple[str, ...], list[str]] = {}
-
-    def args(recs: list[FileRecord]) -> dict[str, Any]:
-        locs = tuple(located[r.url][0] for r in recs)
-        out: dict[str, Any] = {"sources": shared.setdefault(locs, list(locs))}
-        refs_dirs = {located[r.url][1] for r in recs} - {None}
-        if refs_dirs:
-            out["refs"] = refs_dirs.pop()
-        if storage_options:
-            out["storage_options"] = copy.deepcopy(dict(storage_options))
-        return out
-
-    sources: dict[str, Any] = {"sessions": {
-        "driver": "nwb_metadata",
-        "description": f"session and subject metadata: one row per file ({len(files)} files)",
-        "args": args(files), "metadata": {"n_files": len(files)}}}
+    tables: dict[str, TableIndex] = {}
+    schemas: dict[str, dict[str, pl.DataType]] = {}
+    entries: dict[str, Entry] = {}
+    loc = f"{CATALOG_DIR}/"  # filled in below, once the index version is known
     for p in table_paths:
-        recs = [r for r in files if p in r.tables]
-        rows = sum(r.tables[p] for r in recs)
-        sources[names[p]] = {
-            "driver": "nwb_table",
-            "description": f"table {p}: {rows} rows from {len(recs)} file(s)",
-            "args": {**args(recs), "table_path": p},
-            "metadata": {"table_path": p, "n_rows": rows, "n_files": len(recs)}}
+        having = [f for f in files if p in f.tables]
+        table = TableIndex(p, {f.record.key: f.tables[p] for f in having})
+        parts = [(f.record.nwb_path, f.tables[p].dtypes) for f in having]
+        merged = ScanOptions().reconcile_dtypes(parts)
+        tables[names[p]] = table
+        schemas[names[p]] = merged.schema
+        rows = sum(f.tables[p].n_rows for f in having)
+        failed = [f"{f.record.nwb_path} [{p}/{c}]: {why}" for f in having
+                  for c, why in f.tables[p].failures.items()]
+        meta: dict[str, Any] = {"table_path": p, "n_rows": rows, "n_files": len(having),
+                                "columns": {c: str(t) for c, t in merged.schema.items()}}
+        if merged.conflicts:
+            meta["conflicts"] = [c.describe() for c in merged.conflicts]
+        if failed:
+            meta["unreadable"] = failed
+        entries[names[p]] = Entry("nwb_table", f"table {p}: {rows} rows from {len(having)} "
+                                  f"file(s)", {"index": loc, "entry": names[p]}, meta)
     for p in series_paths:
-        recs = [r for r in files if p in r.timeseries]
-        sources[names[p]] = {
-            "driver": "nwb_timeseries",
-            "description": f"TimeSeries {p} in {len(recs)} file(s); file=<name or index> picks "
-                           f"one (default: {recs[0].entry})",
-            "args": {**args(recs), "path": p},
-            "metadata": {"path": p, "n_files": len(recs), "files": [r.entry for r in recs]}}
-    for rec in files:
-        loc, rdir = located[rec.url]
-        fargs: dict[str, Any] = {"source": loc}
-        if rdir:
-            fargs["refs"] = rdir
+        having = [r for r in records if p in r.timeseries]
+        entries[names[p]] = Entry(
+            "nwb_timeseries", f"TimeSeries {p} in {len(having)} file(s); file=<name or "
+            f"index> picks one (default: {having[0].key})", {"index": loc, "entry": names[p]},
+            {"path": p, "n_files": len(having)})
+    sessions = pl.DataFrame([f.session for f in files], infer_schema_length=None)
+    sessions = _session_types(sessions).with_columns(
+        pl.col(NWB_PATH).replace_strict({r.nwb_path: r.key for r in records}))
+    index_rel = write_index(folder, records, sessions, tables,
+                            {names[p]: p for p in series_paths}, schemas)
+    for entry in entries.values():
+        entry.args["index"] = f"{CATALOG_DIR}/{index_rel}"
         if storage_options:
-            fargs["storage_options"] = copy.deepcopy(dict(storage_options))
-        sources[rec.entry] = {
-            "driver": "nwb_file",
-            "description": f"NWB file {_portable(rec.nwb_path or rec.url, folder)}: "
-                           f"{len(rec.tables)} tables, {len(rec.timeseries)} TimeSeries",
-            "args": fargs,
-            "metadata": {"nwb_path": _portable(rec.nwb_path or rec.url, folder),
-                         "tables": list(rec.tables), "timeseries": list(rec.timeseries)}}
+            entry.args["storage_options"] = dict(storage_options)
+    ordered = {"sessions": Entry(
+        "nwb_metadata", f"session and subject metadata: one row per file ({len(files)} files)",
+        {"index": f"{CATALOG_DIR}/{index_rel}", **({"storage_options": dict(storage_options)}
+                                                   if storage_options else {})},
+        {"n_files": len(files)})}
+    ordered.update(entries)
+    ordered["files"] = Entry(
+        "nwb_files", f"one catalog per NWB file ({len(files)} files): cat.files.<name>",
+        dict(ordered["sessions"].args), {"n_files": len(files)})
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-    before = (previous or {}).get("metadata", {}).get("intake_nwb", {})
-    return {
-        "name": name or (previous or {}).get("name") or folder.name,
-        "description": description or (previous or {}).get("description") or
-        f"NWB catalog of {len(files)} files, built by intake-nwb",
-        "metadata": {"intake_nwb": {
-            "version": __version__, "format": FORMAT,
-            "created": before.get("created", now), "updated": now,
-            "refs_dir": _portable(str(refs), folder),
-            "files": [_record_doc(r, folder) for r in files]}},
-        "sources": sources,
-    }
+    before = ((previous or {}).get("metadata") or {}).get("intake_nwb") or {}
+    block: dict[str, Any] = {
+        "version": __version__, "format": 2, "created": before.get("created", now),
+        "updated": now, "index": index_rel, "refs_dir": portable(str(refs), folder),
+        "n_files": len(files)}
+    if failures:
+        block["failures"] = dict(failures)
+    doc = CatalogDoc(
+        name=name or (previous or {}).get("name") or folder.name,
+        description=description or (previous or {}).get("description")
+        or f"NWB catalog of {len(files)} files, built by intake-nwb",
+        metadata={"intake_nwb": block, **dict(metadata or {})}, entries=ordered,
+        header=[*header_lines(len(files)), *(header or [])])
+    return doc, index_rel
 
 
-def _record_doc(rec: FileRecord, folder: Path) -> dict[str, Any]:
-    doc = asdict(rec)
-    doc["url"] = _portable(rec.url, folder)
-    doc["refs"] = None if rec.refs is None else _portable(rec.refs, folder)
-    return {k: v for k, v in doc.items() if v not in (None, "")}
-
-
-def _records(doc: dict[str, Any] | None, folder: Path) -> list[FileRecord]:
-    """The file records of an existing catalog, paths made absolute again."""
-    block = (doc or {}).get("metadata", {}).get("intake_nwb", {})
-    if block.get("format") != FORMAT:
-        return []
-    out = []
-    for item in block.get("files", []):
-        item = dict(item)
-        for key in ("url", "refs"):
-            if item.get(key) and "://" not in item[key] and not os.path.isabs(item[key]):
-                item[key] = str((folder / item[key]).resolve())
-        try:
-            out.append(FileRecord(**item))
-        except TypeError:
-            return []  # another layout: rebuild from scratch
-    return out
+def _session_types(frame: pl.DataFrame) -> pl.DataFrame:
+    """The sessions table's column types whatever the files hold (nulls in every file)."""
+    fixed = {"session_start_time": pl.Datetime("us", "UTC"),
+             "date_of_birth": pl.Datetime("us", "UTC"),
+             "experimenter": pl.List(pl.String), "keywords": pl.List(pl.String)}
+    return frame.with_columns([pl.col(c).cast(t) for c, t in fixed.items() if c in frame])
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -391,44 +385,17 @@ def _load(path: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-class _Dumper(yaml.SafeDumper):
-    """Readable anchors (``&files``, ``&files2``...) for the file lists entries share."""
-
-    def generate_anchor(self, node: yaml.Node) -> str:
-        self._n = getattr(self, "_n", 0) + 1
-        return "files" if self._n == 1 else f"files{self._n}"
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return not isinstance(data, list) or super().ignore_aliases(data)
-
-
-def _header(doc: dict[str, Any]) -> str:
-    n = len(doc["metadata"]["intake_nwb"]["files"])
-    return (f"# Intake catalog of {n} NWB files, written by intake-nwb {__version__}.\n"
-            "# Open it with intake.open_catalog(\"<this file>\"); paths are relative to its\n"
-            "# folder ({{ CATALOG_DIR }}). Rebuild it (intake-nwb catalog, build_catalog) rather\n"
-            "# than edit it: rebuilding re-indexes only the files that changed.\n")
-
-
-def _write(path: Path, doc: dict[str, Any], previous: dict[str, Any] | None) -> bool:
-    """Write atomically; leave the file alone when only the update time would change."""
-    def stable(d: dict[str, Any] | None) -> Any:
-        if d is None:
-            return None
-        d = yaml.safe_load(yaml.dump(d, Dumper=_Dumper, sort_keys=False))
-        d.get("metadata", {}).get("intake_nwb", {}).pop("updated", None)
-        return d
-
-    if previous is not None and stable(previous) == stable(doc):
-        return False
-    text = _header(doc) + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100,
-                                    allow_unicode=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return True
+def _prune_index_versions(folder: Path, keep: str) -> None:
+    """Remove index versions older than the current and the previous one, and staging folders
+    of builds that were killed."""
+    root = folder / "index"
+    versions = sorted((p for p in root.iterdir() if p.is_dir()),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    kept = [p for p in versions if not p.name.startswith(".tmp-")][:_KEPT_INDEX_VERSIONS]
+    if (folder / keep) not in kept:
+        kept.append(folder / keep)
+    for p in versions:
+        # another build may be staging right now: only old staging folders are leftovers
+        abandoned = p.name.startswith(".tmp-") and time.time() - p.stat().st_mtime > 3600
+        if p not in kept and (abandoned or not p.name.startswith(".tmp-")):
+            shutil.rmtree(p, ignore_errors=True)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fsspec.core import split_protocol
 
-from ..refs.cache import local_copy
+from ..errors import IntakeNWBError
+from ..refs.cache import local_copy_of
 from ..sources import REFS_JSON_SUFFIXES, expand
 
 _REFS_SUFFIXES = (*REFS_JSON_SUFFIXES, ".parq")
@@ -42,7 +44,7 @@ def resolve_sources(sources: Any, storage_options: Mapping[str, Any] | None = No
     """
     items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     srcs = expand([clean_url(os.fspath(s)) for s in items], storage_options)
-    return [local_copy(s) if not s.is_local and s.url.endswith(_REFS_SUFFIXES) else s.url
+    return [local_copy_of(s) if not s.is_local and s.url.endswith(_REFS_SUFFIXES) else s.url
             for s in srcs]
 
 
@@ -56,3 +58,46 @@ def refs_dir_for(refs: str | os.PathLike[str] | None) -> str | None:
 
 def clean_relocate(relocate: Mapping[str, str] | None) -> dict[str, str] | None:
     return {clean_url(k): clean_url(v) for k, v in relocate.items()} if relocate else None
+
+
+def _is_url(p: str) -> bool:
+    return "://" in p and not p.startswith("file://")
+
+
+def portable(path: str, folder: Path) -> str:
+    """How a catalog records ``path``: relative (posix) when inside ``folder``, else as is.
+
+    Examples
+    --------
+    >>> portable("/lab/refs/a.json", Path("/lab")), portable("s3://b/x.nwb", Path("/lab"))
+    ('refs/a.json', 's3://b/x.nwb')
+    """
+    if _is_url(path):
+        return path
+    try:
+        return Path(path).resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def locate(recorded: str, folder: str | Path) -> str:
+    """The path or URL a recorded path names, relative ones resolved against the catalog
+    ``folder`` (itself a local path or a URL).
+
+    Examples
+    --------
+    >>> locate("refs/a.json", "/lab"), locate("refs/a.json", "http://host/lab/")
+    ('/lab/refs/a.json', 'http://host/lab/refs/a.json')
+    >>> locate("/data/x.nwb", "/lab")
+    '/data/x.nwb'
+    """
+    if _is_url(recorded) or os.path.isabs(recorded):
+        return recorded
+    parts = PurePosixPath(recorded).parts
+    if ".." in parts:
+        raise IntakeNWBError("a catalog path must not leave the catalog folder",
+                             source=str(folder), path=recorded)
+    base = str(folder).rstrip("/")
+    if _is_url(base):
+        return f"{base}/{recorded}"
+    return os.path.join(base.removeprefix("file://"), *parts)

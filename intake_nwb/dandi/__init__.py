@@ -25,7 +25,7 @@ PosixPath('dandi_000006.yaml')
 
 from ..errors import DandiAPIError, DandiNotFoundError, DraftVersionWarning
 from .assets import DandiAsset
-from .catalog import dandi_catalog, pin_catalog
+from .catalog import dandi_catalog
 from .client import DANDI_API_URL, DandiClient
 from .pins import read_pins, verified_relocate, verify_pins
 from .select import get_dandi_assets, get_dandi_sources
@@ -40,7 +40,6 @@ __all__ = [
     "dandi_catalog",
     "get_dandi_assets",
     "get_dandi_sources",
-    "pin_catalog",
     "read_pins",
     "verified_relocate",
     "verify_pins",

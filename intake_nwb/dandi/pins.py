@@ -242,7 +242,8 @@ def verify_pins(pins: Mapping[str, Mapping[str, Any]] | None,
 
 
 def read_pins(catalog: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``dandi`` block of a pinned catalog's metadata (dandiset, version, API, assets).
+    """The ``dandi`` block of a pinned catalog's metadata (dandiset, version, API), with
+    ``assets``: every asset's pin, as the catalog's lab index keeps them.
 
     Examples
     --------
@@ -251,12 +252,18 @@ def read_pins(catalog: str | os.PathLike[str]) -> dict[str, Any]:
     """
     import yaml
 
+    from ..catalog.index import LabIndex
+
     with open(catalog) as f:
         doc = yaml.safe_load(f) or {}
-    block = (doc.get("metadata") or {}).get(PIN_KEY)
-    if not block:
+    meta = doc.get("metadata") or {}
+    block = meta.get(PIN_KEY)
+    index = (meta.get("intake_nwb") or {}).get("index")
+    if not block or not index:
         raise IntakeNWBError("not a pinned DANDI catalog (no metadata.dandi)", source=str(catalog))
-    return block
+    lab = LabIndex(os.path.join(os.path.dirname(os.path.abspath(catalog)), index))
+    return {**block, "assets": [r.extra[PIN_KEY] for r in lab.files.values()
+                                if PIN_KEY in r.extra]}
 
 
 def verified_relocate(pins: Mapping[str, Mapping[str, Any]] | None, paths: Sequence[str],

@@ -28,13 +28,21 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..errors import Errors, IntakeNWBError, TableNotFoundError, report_failures
+from ..errors import (
+    Errors,
+    IntakeNWBError,
+    PinMismatchError,
+    StaleReferenceError,
+    TableNotFoundError,
+    report_failures,
+)
 from ..nwb import NWBReader, TableReader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
 from ..store import open_stores
 from ..util.fanout import fan_out
 from .schema import (
     INTERNAL,
+    INTERNAL_SCHEMA,
     NWB_PATH,
     TABLE_INDEX,
     TABLE_PATH,
@@ -105,8 +113,13 @@ class ScanOptions:
     infer_schema_length: int | None = None
 
     def reconcile(self, parts: Sequence[TablePart]) -> Reconciled:
-        return reconcile([(p.source, p.dtypes) for p in parts], columns=self.columns,
-                         exclude=self.exclude, exclude_array_columns=self.exclude_array_columns,
+        return self.reconcile_dtypes([(p.source, p.dtypes) for p in parts])
+
+    def reconcile_dtypes(self, files: Sequence[tuple[str, Mapping[str, pl.DataType]]]
+                         ) -> Reconciled:
+        """One schema for ``(source, own schema)`` pairs under these options."""
+        return reconcile(files, columns=self.columns, exclude=self.exclude,
+                         exclude_array_columns=self.exclude_array_columns,
                          overrides=dict(self.schema_overrides), on_conflict=self.on_conflict,
                          infer_schema_length=self.infer_schema_length)
 
@@ -184,7 +197,12 @@ class _FileRead:
         self.part = part
         self.plan = plan
         self.indexed = indexed  # this file's rows of the lab index, if any
-        self.failures: dict[str, BaseException] = {}
+        self.failed: dict[str, BaseException] = {}  # column -> why it is null
+
+    @property
+    def failures(self) -> dict[str, BaseException]:
+        """The failed columns, keyed as batch reports name them (``file [table/column]``)."""
+        return {f"{self.part.source} [{self.part.path}/{c}]": e for c, e in self.failed.items()}
 
     def columns(self, names: Sequence[str], rows: np.ndarray | None) -> dict[str, pl.Series]:
         n = self.part.n_rows if rows is None else len(rows)
@@ -210,6 +228,8 @@ class _FileRead:
             if name in self.plan.as_json:
                 return to_json_text(values)
             return values if values.dtype == dtype else values.cast(dtype, strict=True)
+        except (StaleReferenceError, PinMismatchError):
+            raise  # the file is not what it was: no errors= policy reads it anyway
         except Exception as exc:  # noqa: BLE001 - one column of one file: see errors=
             if not isinstance(exc, IntakeNWBError) or exc.source is None:
                 exc = IntakeNWBError(f"cannot read column {name!r} as {dtype}: "
@@ -236,7 +256,7 @@ class _FileRead:
     def _fail(self, name: str, exc: BaseException) -> None:
         if self.plan.options.errors == "raise":
             raise exc
-        self.failures[f"{self.part.source} [{self.part.path}/{name}]"] = exc
+        self.failed[name] = exc
 
     def read(self, columns: Sequence[str], predicate: pl.Expr | None, n_rows: int | None
              ) -> pl.DataFrame:
@@ -255,6 +275,15 @@ class _FileRead:
             rows = np.arange(min(n_rows, self.part.n_rows))
         cols = self.columns(columns, rows)
         return pl.DataFrame([cols[c] for c in columns])
+
+
+def read_columns(part: TablePart, columns: Sequence[str]) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Every row of ``columns`` of one file's table in its own types, and the columns that
+    could not be read (``{column: cause}``; they are null in the frame)."""
+    plan = _Plan({**part.dtypes, **INTERNAL_SCHEMA}, ScanOptions(errors="ignore"), set())
+    reader = _FileRead(part, plan, None)
+    frame = pl.DataFrame(reader.columns(list(columns), None)) if columns else pl.DataFrame()
+    return frame, {c: str(getattr(e, "message", e)) for c, e in reader.failed.items()}
 
 
 def _prune(parts: list[TablePart], predicate: pl.Expr | None) -> list[TablePart]:

@@ -1,4 +1,4 @@
-"""Intake V1 drivers (entry point group ``intake.drivers``): thin adapters over the frames layer.
+"""Intake V1 drivers (entry point group ``intake.drivers``): thin adapters over catalog origins.
 
 =================  ===================================  =====================================
 driver             ``read()``                           also
@@ -7,15 +7,15 @@ driver             ``read()``                           also
 ``nwb_timeseries`` loaded xarray DataArray (one file)   ``to_dask`` (lazy, dask-backed)
 ``nwb_metadata``   polars DataFrame, one row per file   ``to_pandas``, ``to_lazy``
 ``nwb_file``       a catalog of one file's tables and TimeSeries, found when first listed
+``nwb_files``      a catalog of a lab index's files (``cat.files.<name>``)
 =================  ===================================  =====================================
 
-Every driver takes ``sources`` as NWB paths/URLs/globs, reference files or Zarr NWB stores (what
-:func:`intake_nwb.scan_nwb` takes), plus ``storage_options``, ``refs`` (where references of HDF5
-sources are made or found; default: the per-user cache), ``relocate`` (a URL prefix map, see
-:func:`intake_nwb.store.relocate_url`), ``check_stale`` and ``pins`` (DANDI catalogs: the assets
-are checked with :func:`intake_nwb.dandi.verify_pins` before the first read). Reference files
-may be remote (a catalog folder on S3 or a web server): they are fetched once into the local
-cache.
+Every driver reads either a catalog's lab index (``index`` + ``entry``, what
+:func:`intake_nwb.build_catalog` writes) or ``sources`` (NWB paths/URLs/globs, reference files,
+Zarr NWB stores), with the open options of :class:`intake_nwb.catalog.origins.OpenOptions`:
+``storage_options``, ``refs``, ``relocate``, ``check_stale``, ``on_stale``, ``cache``,
+``cache_dir`` (and ``pins`` in catalogs of intake-nwb 0.1). All of them are user parameters:
+``cat.trials(on_stale="reindex").read()``.
 
 Examples
 --------
@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
@@ -37,80 +36,59 @@ from intake.catalog.local import LocalCatalogEntry
 from intake.source.base import DataSource, Schema
 
 from .._version import __version__
-from ..catalog.locate import refs_dir_for, resolve_sources
 from ..catalog.names import entry_names
-from ..dandi.pins import verified_relocate
-from ..errors import TableNotFoundError
+from ..catalog.origins import Origin, origin
 
-__all__ = ["NWBFileCatalog", "NWBMetadataSource", "NWBTableSource", "NWBTimeSeriesSource"]
+__all__ = ["NWBFileCatalog", "NWBFilesCatalog", "NWBMetadataSource", "NWBTableSource",
+           "NWBTimeSeriesSource"]
+
+_OPEN = ("storage_options", "refs", "relocate", "check_stale", "on_stale", "cache",
+         "cache_dir", "pins")
 
 
 class _NWBSource(DataSource):
-    """What the NWB drivers share: sources resolved once, options passed down."""
+    """What the NWB drivers share: the origin of their files, resolved on first use."""
 
     version = __version__
 
-    def __init__(self, sources: Any, *, storage_options: Mapping[str, Any] | None = None,
-                 refs: str | os.PathLike[str] | None = None,
-                 relocate: Mapping[str, str] | None = None, check_stale: bool = True,
-                 pins: Mapping[str, Mapping[str, Any]] | None = None,
-                 metadata: dict[str, Any] | None = None):
-        self.sources = sources
-        self.refs = refs
-        self.relocate = relocate
-        self.check_stale = check_stale
-        self.pins = pins
-        self._paths: list[str] | None = None
-        self._relocate_map: dict[str, str] | None = None
+    def __init__(self, sources: Any = None, *, index: str | None = None,
+                 entry: str | None = None, metadata: dict[str, Any] | None = None,
+                 **options: Any):
+        unknown = set(options) - set(_OPEN)
+        if unknown:
+            raise TypeError(f"unexpected argument(s) {', '.join(sorted(unknown))}; the open "
+                            f"options are {', '.join(_OPEN)}")
+        self.origin_args = dict(sources=sources, index=index, entry=entry, **options)
+        self._origin: Origin | None = None
         super().__init__(metadata=metadata)
-        self.storage_options = dict(storage_options or {})
+
+    @property
+    def origin(self) -> Origin:
+        if self._origin is None:
+            self._origin = origin(**self.origin_args)
+        return self._origin
 
     @property
     def paths(self) -> list[str]:
-        """The sources as opened: globs expanded, remote reference files fetched."""
-        if self._paths is None:
-            self._paths = resolve_sources(self.sources, self.storage_options)
-        return self._paths
-
-    def _open_kwargs(self) -> dict[str, Any]:
-        if self._relocate_map is None:  # pinned DANDI assets are verified once, first
-            self._relocate_map = verified_relocate(self.pins, self.paths, self.relocate,
-                                                   self.storage_options)
-        return dict(storage_options=self.storage_options or None, refs_dir=refs_dir_for(self.refs),
-                    relocate=self._relocate_map or None, check_stale=self.check_stale)
+        """The entry's files, as rows name them (``_nwb_path``)."""
+        return self.origin.files
 
     def _close(self) -> None:
-        self._paths = None
+        self._origin = None
         self._schema = None
-        self._relocate_map = None
 
 
 # -- tables --------------------------------------------------------------------------------------
 
-def read_file_partition(path: str, table_path: str, schema: Any, errors: str,
-                        kwargs: Mapping[str, Any]) -> Any:
-    """One file's rows of a table as pandas, in the union ``schema`` (a ``to_dask`` partition).
-
-    Examples
-    --------
-    >>> schema = NWBTableSource("lab/*.nwb", "/units").to_lazy().collect_schema()
-    ... # doctest: +SKIP
-    >>> read_file_partition("lab/ses-1.nwb", "/units", schema, "raise", {})  # doctest: +SKIP
-    """
+def read_file_partition(i: int, origin_args: Mapping[str, Any], table_path: str | None,
+                        scan: Any, schema: Any) -> Any:
+    """File ``i``'s rows of a table as pandas, in the entry's ``schema`` (a dask partition)."""
     import polars as pl
 
-    from ..frames import scan_nwb
-
-    try:
-        lf = scan_nwb([path], table_path, errors=errors, **kwargs)  # type: ignore[arg-type]
-    except TableNotFoundError:
-        if errors == "raise":
-            raise
-        return pl.DataFrame(schema=schema).to_pandas()
-    have = lf.collect_schema()
-    cols = [pl.col(c).cast(t) if c in have else pl.lit(None, dtype=t).alias(c)
-            for c, t in schema.items()]
-    return lf.select(cols).collect().to_pandas()
+    part = origin(**origin_args).table_of_file(i, table_path, scan)
+    have = part.collect_schema()
+    return part.select([pl.col(c).cast(t) if c in have else pl.lit(None, dtype=t).alias(c)
+                        for c, t in schema.items()]).collect().to_pandas()
 
 
 class NWBTableSource(_NWBSource):
@@ -118,14 +96,15 @@ class NWBTableSource(_NWBSource):
 
     Parameters
     ----------
-    sources:
-        NWB paths/URLs/globs, reference files or Zarr NWB stores, or a list of these.
+    sources, index, entry:
+        Where the files come from (see the module documentation).
     table_path:
-        ``"/units"``, ``"/intervals/trials"``, ``"/general/extracellular_ephys/electrodes"``...
-    storage_options, refs, relocate, check_stale:
-        How to reach the files (see the module documentation).
-    schema_overrides, exclude_array_columns, resolve_regions, infer_schema_length, errors:
-        As for :func:`intake_nwb.scan_nwb`.
+        ``"/units"``, ``"/intervals/trials"``... (an index entry knows its own).
+    columns, exclude, exclude_array_columns, schema_overrides, on_conflict, errors, strict,
+    resolve_regions, infer_schema_length:
+        As for :func:`intake_nwb.scan_nwb` (``columns``/``exclude``: its
+        ``include_column_names``/``exclude_column_names``). Entries of a catalog default to
+        ``errors="warn"``: a column of one file that cannot be read is null there, and named.
 
     Examples
     --------
@@ -141,34 +120,35 @@ class NWBTableSource(_NWBSource):
     container = "dataframe"
     partition_access = True
 
-    def __init__(self, sources: Any, table_path: str, *,
-                 schema_overrides: Mapping[str, Any] | None = None,
-                 exclude_array_columns: bool = False, resolve_regions: bool = False,
-                 infer_schema_length: int | None = None, errors: str = "raise",
-                 **kwargs: Any):
-        self.table_path = table_path
-        self.scan_options = dict(schema_overrides=schema_overrides,
-                                 exclude_array_columns=exclude_array_columns,
-                                 resolve_regions=resolve_regions,
-                                 infer_schema_length=infer_schema_length)
-        self.errors = errors
-        self._lf: Any = None
-        super().__init__(sources, **kwargs)
+    def __init__(self, sources: Any = None, table_path: str | None = None, *,
+                 columns: Any = None, exclude: Any = (), exclude_array_columns: bool = False,
+                 schema_overrides: Mapping[str, Any] | None = None, on_conflict: str = "drop",
+                 errors: str | None = None, strict: bool = False, resolve_regions: bool = False,
+                 infer_schema_length: int | None = None, **kwargs: Any):
+        from ..frames.tables import ScanOptions, _names
 
-    def _scan_kwargs(self) -> dict[str, Any]:
-        return {**self.scan_options, **self._open_kwargs()}
+        super().__init__(sources, **kwargs)
+        self.table_path = table_path
+        self.scan = ScanOptions(
+            columns=_names(columns), exclude=_names(exclude) or (),
+            exclude_array_columns=exclude_array_columns,
+            schema_overrides=tuple((schema_overrides or {}).items()),
+            on_conflict=on_conflict,  # type: ignore[arg-type]
+            errors=errors or ("warn" if kwargs.get("index") else "raise"),  # type: ignore
+            strict=strict, resolve_regions=resolve_regions,
+            infer_schema_length=infer_schema_length)
+        self._lf: Any = None
 
     def to_lazy(self) -> Any:
         """A polars LazyFrame with projection, predicate and slice pushdown."""
         if self._lf is None:
-            from ..frames import scan_nwb
-
-            self._lf = scan_nwb(self.paths, self.table_path, errors=self.errors,  # type: ignore
-                                **self._scan_kwargs())
+            if self.table_path is None and self.origin_args.get("index") is None:
+                raise TypeError("nwb_table needs table_path= (or a catalog index entry)")
+            self._lf = self.origin.table(self.table_path, self.scan)  # type: ignore[arg-type]
         return self._lf
 
     def _get_schema(self) -> Schema:
-        from ..frames.tables import TABLE_INDEX
+        from ..frames.schema import TABLE_INDEX
 
         lf = self.to_lazy()
         schema = lf.collect_schema()
@@ -186,11 +166,11 @@ class NWBTableSource(_NWBSource):
     def _get_partition(self, i: int) -> Any:
         import polars as pl
 
-        return pl.from_pandas(self._partition(self.paths[i]))
+        return pl.from_pandas(self._partition(i))
 
-    def _partition(self, path: str) -> Any:
-        return read_file_partition(path, self.table_path, self.to_lazy().collect_schema(),
-                                   self.errors, self._scan_kwargs())
+    def _partition(self, i: int) -> Any:
+        return read_file_partition(i, self.origin_args, self.table_path, self.scan,
+                                   self.to_lazy().collect_schema())
 
     def to_dask(self) -> Any:
         """A dask DataFrame with one partition per file (each read with pushdown when computed)."""
@@ -201,8 +181,9 @@ class NWBTableSource(_NWBSource):
         schema = self.to_lazy().collect_schema()
         # dask would turn object columns into strings: ragged columns hold arrays, keep them
         with dask.config.set({"dataframe.convert-string": False}):
-            return dd.from_map(read_file_partition, self.paths, table_path=self.table_path,
-                               schema=schema, errors=self.errors, kwargs=self._scan_kwargs(),
+            return dd.from_map(read_file_partition, range(len(self.paths)),
+                               origin_args=self.origin_args, table_path=self.table_path,
+                               scan=self.scan, schema=schema,
                                meta=pl.DataFrame(schema=schema).to_pandas(),
                                enforce_metadata=False)
 
@@ -222,14 +203,16 @@ class NWBTimeSeriesSource(_NWBSource):
 
     Parameters
     ----------
-    sources:
-        The files that hold the series; ``file`` picks one (one partition per file).
+    sources, index, entry:
+        The files that hold the series (one partition per file); ``file`` picks one.
     path, search:
-        The series' path, or what :func:`intake_nwb.get_timeseries` searches for.
+        The series' path (an index entry knows its own), or what
+        :func:`intake_nwb.get_timeseries` searches for.
     file:
-        Which file: an index into ``sources``, or a unique part of its path or URL (case,
-        ``-`` and ``_`` ignored: ``"ses-002"``, ``"sub_001_ses_002"``); default: the first.
-    scaled, chunks, cache, cache_dir:
+        Which file: an index into the entry's files, or a unique part of its path or URL
+        (case, ``-`` and ``_`` ignored: ``"ses-002"``, ``"sub_001_ses_002"``); default: the
+        first.
+    scaled, chunks:
         As for :func:`intake_nwb.get_timeseries`.
 
     Examples
@@ -243,14 +226,22 @@ class NWBTimeSeriesSource(_NWBSource):
     container = "xarray"
     partition_access = True
 
-    def __init__(self, sources: Any, path: str | None = None, *, search: str | None = None,
-                 file: int | str | None = None, scaled: bool = False, chunks: Any = "auto",
-                 cache: str | None = None, cache_dir: str | None = None, **kwargs: Any):
+    def __init__(self, sources: Any = None, path: str | None = None, *,
+                 search: str | None = None, file: int | str | None = None, scaled: bool = False,
+                 chunks: Any = "auto", **kwargs: Any):
+        super().__init__(sources, **kwargs)
         self.path = path
         self.search = search
         self.file = file
-        self.array_options = dict(scaled=scaled, chunks=chunks, cache=cache, cache_dir=cache_dir)
-        super().__init__(sources, **kwargs)
+        self.array_options = dict(scaled=scaled, chunks=chunks)
+
+    def _series_path(self) -> str | None:
+        if self.path is None and self.search is None and self.origin_args.get("entry"):
+            from ..catalog.origins import IndexOrigin
+
+            assert isinstance(self.origin, IndexOrigin)
+            return self.origin.lab.series[self.origin.entry]  # type: ignore[index]
+        return self.path
 
     def _index(self) -> int:
         if self.file is None:
@@ -260,19 +251,17 @@ class NWBTimeSeriesSource(_NWBSource):
         want = _squash(str(self.file))  # "ses-002", "sub_001_ses_002" and "sub-001" all work
         hits = [i for i, p in enumerate(self.paths) if want in _squash(p)]
         if len(hits) != 1:
-            raise ValueError(f"file={self.file!r} matches {len(hits)} of the sources "
+            raise ValueError(f"file={self.file!r} matches {len(hits)} of the files "
                              f"(name one of: {', '.join(self.paths)})")
         return hits[0]
 
     def _array(self, i: int) -> Any:
         from ..frames.timeseries import get_timeseries
-        from ..store import open_store
 
-        opts = self._open_kwargs()
-        store = open_store(self.paths[i], cache=self.array_options["cache"],  # type: ignore
-                           cache_dir=self.array_options["cache_dir"], **opts)
-        return get_timeseries(store, self.path, search=self.search,
-                              storage_options=opts["storage_options"], **self.array_options)
+        opts = self.origin.options
+        return get_timeseries(self.origin.store(i), self._series_path(), search=self.search,
+                              storage_options=opts.storage_options, cache=opts.cache,
+                              cache_dir=opts.cache_dir, **self.array_options)
 
     def to_dask(self) -> Any:
         """The lazy, dask-backed DataArray of the selected file."""
@@ -306,18 +295,15 @@ class NWBMetadataSource(_NWBSource):
     name = "nwb_metadata"
     container = "dataframe"
 
-    def __init__(self, sources: Any, *, errors: str = "raise", **kwargs: Any):
+    def __init__(self, sources: Any = None, *, errors: str = "raise", **kwargs: Any):
+        super().__init__(sources, **kwargs)
         self.errors = errors
         self._df: Any = None
-        super().__init__(sources, **kwargs)
 
     def read(self) -> Any:
         """A polars DataFrame: session and subject fields, ``nwb_version``, ``_nwb_path``."""
         if self._df is None:
-            from ..frames import get_metadata_df
-
-            self._df = get_metadata_df(self.paths, progress=False, errors=self.errors,
-                                       **self._open_kwargs())
+            self._df = self.origin.sessions(self.errors)  # type: ignore[arg-type]
         return self._df
 
     def to_pandas(self) -> Any:
@@ -344,18 +330,18 @@ class NWBMetadataSource(_NWBSource):
         self._df = None
 
 
-# -- one file as a catalog -----------------------------------------------------------------------
+# -- files as catalogs ---------------------------------------------------------------------------
 
 class _LazyEntries(MutableMapping):  # type: ignore[type-arg]
-    """The entries of an :class:`NWBFileCatalog`, found the first time they are asked for."""
+    """A catalog's entries, found the first time they are asked for."""
 
-    def __init__(self, catalog: NWBFileCatalog):
-        self._catalog = catalog
+    def __init__(self, find: Any):
+        self._find = find
         self._entries: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
         if self._entries is None:
-            self._entries = self._catalog._find_entries()
+            self._entries = self._find()
         return self._entries
 
     def __getitem__(self, key: str) -> Any:
@@ -378,11 +364,32 @@ class _LazyEntries(MutableMapping):  # type: ignore[type-arg]
         return self._entries is not None
 
 
-class NWBFileCatalog(Catalog):
+class _LazyCatalog(Catalog):
+    """A catalog whose entries are found on first use (creating it reads nothing)."""
+
+    version = __version__
+
+    def _make_entries_container(self) -> _LazyEntries:
+        return _LazyEntries(self._find_entries)
+
+    def _load(self) -> None:
+        """Nothing to do at creation: entries are found when first asked for."""
+
+    def _find_entries(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _make_entry(self, name: str, driver: type, description: str, args: dict[str, Any],
+               metadata: dict[str, Any]) -> LocalCatalogEntry:
+        return LocalCatalogEntry(name, description, driver, args=args, metadata=metadata,
+                                 getenv=False, catalog=self)
+
+
+class NWBFileCatalog(_LazyCatalog):
     """One NWB file as a catalog of its tables, TimeSeries and ``session`` metadata.
 
-    Creating it reads nothing: the file is opened the first time its entries are listed or one
-    is asked for (so a lab catalog of 1,000 files opens without touching any of them).
+    ``source`` names the file (or ``index`` and ``key``, a file of a lab index). Creating it
+    reads nothing: the file is opened the first time its entries are listed or one is asked
+    for (so a lab catalog of 1,000 files opens without touching any of them).
 
     Examples
     --------
@@ -393,53 +400,79 @@ class NWBFileCatalog(Catalog):
     """
 
     name = "nwb_file"
-    version = __version__
 
-    def __init__(self, source: str, *, storage_options: Mapping[str, Any] | None = None,
-                 refs: str | os.PathLike[str] | None = None,
-                 relocate: Mapping[str, str] | None = None, check_stale: bool = True,
-                 pins: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any):
+    def __init__(self, source: str | None = None, *, index: str | None = None,
+                 key: str | None = None, **kwargs: Any):
         self.source = source
-        self.options = dict(storage_options=dict(storage_options or {}) or None, refs=refs,
-                            relocate=relocate, check_stale=check_stale, pins=pins)
-        super().__init__(storage_options=storage_options, **kwargs)
-
-    def _make_entries_container(self) -> _LazyEntries:
-        return _LazyEntries(self)
-
-    def _load(self) -> None:
-        """Nothing to do at creation: entries are found when first asked for."""
+        self.index_key = (index, key)
+        self.options = {k: kwargs.pop(k) for k in _OPEN if k in kwargs}
+        super().__init__(**kwargs)
 
     def _find_entries(self) -> dict[str, Any]:
         from ..nwb import NWBReader
         from ..nwb.timeseries import timeseries_paths
-        from ..store import open_store
 
-        opts = self.options
-        path = resolve_sources(self.source, opts["storage_options"])[0]
-        relocate = verified_relocate(opts["pins"], [path], opts["relocate"],
-                                     opts["storage_options"])
-        store = open_store(path, storage_options=opts["storage_options"],
-                           refs_dir=refs_dir_for(opts["refs"]), relocate=relocate or None,
-                           check_stale=opts["check_stale"])
+        index, key = self.index_key
+        if index is not None:
+            from ..catalog.index import LabIndex
+
+            lab = LabIndex.open(index, self.options.get("storage_options"))
+            source = lab.files[key].url  # type: ignore[index]
+            store = origin(index=index, **self.options).store(  # the file, checked
+                list(lab.files).index(key))
+        else:
+            source = str(self.source)
+            store = origin([source], **self.options).store(0)
         nwb = NWBReader(store)
         tables, series = nwb.tables, timeseries_paths(nwb)
         names = entry_names([*tables, *series], taken={"session"})
-        args = {k: v for k, v in {**opts, "sources": [path]}.items() if v is not None}
+        # the entries read this file directly (its references, checked just now)
+        args: dict[str, Any] = {"sources": [store.target], **{
+            k: v for k, v in self.options.items() if v is not None and k != "pins"}}
+        recorded = store.meta.get("source")
+        if recorded and recorded != store.source:  # the references name the file's old place
+            args["relocate"] = {**(args.get("relocate") or {}), recorded: store.source}
+        meta = {"nwb_file": store.source}
         entries: dict[str, Any] = {}
         for p in tables:
-            entries[names[p]] = self._make_entry(names[p], NWBTableSource, f"table {p}",
-                                                 {**args, "table_path": p}, {"table_path": p})
+            entries[names[p]] = self._make_entry(names[p], NWBTableSource, f"table {p} of {source}",
+                                            {**args, "table_path": p},
+                                            {**meta, "table_path": p})
         for p in series:
             entries[names[p]] = self._make_entry(names[p], NWBTimeSeriesSource,
-                                                 f"TimeSeries {p}", {**args, "path": p},
-                                                 {"path": p})
+                                            f"TimeSeries {p} of {source}", {**args, "path": p},
+                                            {**meta, "path": p})
         entries["session"] = self._make_entry("session", NWBMetadataSource,
-                                              "session and subject metadata", args, {})
+                                         f"session and subject metadata of {source}", args,
+                                         meta)
         return entries
 
-    def _make_entry(self, name: str, driver: type, what: str, args: dict[str, Any],
-                    metadata: dict[str, Any]) -> LocalCatalogEntry:
-        return LocalCatalogEntry(name, f"{what} of {self.source}", driver, args=args,
-                                 metadata={**metadata, "nwb_file": self.source},
-                                 getenv=False, catalog=self)
+
+class NWBFilesCatalog(_LazyCatalog):
+    """The files of a lab index, one :class:`NWBFileCatalog` each (``driver: nwb_files``).
+
+    Examples
+    --------
+    >>> cat = intake.open_catalog("lab/catalog.yaml")  # doctest: +SKIP
+    >>> list(cat.files)[:2]  # doctest: +SKIP
+    ['sub_001_ses_001', 'sub_001_ses_002']
+    >>> cat.files.sub_001_ses_001.trials.read()  # doctest: +SKIP
+    """
+
+    name = "nwb_files"
+
+    def __init__(self, index: str, **kwargs: Any):
+        self.index = index
+        self.options = {k: kwargs.pop(k) for k in _OPEN if k in kwargs}
+        super().__init__(**kwargs)
+
+    def _find_entries(self) -> dict[str, Any]:
+        from ..catalog.index import LabIndex
+
+        lab = LabIndex.open(self.index, self.options.get("storage_options"))
+        return {key: self._make_entry(key, NWBFileCatalog, f"NWB file {rec.nwb_path}: "
+                                 f"{len(rec.tables)} tables, {len(rec.timeseries)} TimeSeries",
+                                 {"index": self.index, "key": key, **self.options},
+                                 {"nwb_path": rec.nwb_path, "tables": list(rec.tables),
+                                  "timeseries": rec.timeseries})
+                for key, rec in lab.files.items()}

@@ -146,10 +146,13 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise IntakeNWBError(f"unreadable reference file ({exc})", source=str(p)) from exc
 
 
-def local_copy(src: Source) -> str:
-    """A local copy of a remote reference file (JSON or parquet), kept per URL and identity in
-    the user cache, so a catalog folder served over HTTP or S3 is fetched once."""
-    key = json.dumps([src.url, src.identity()], sort_keys=True, default=str)
+def local_copy_of(src: Source, *, immutable: bool = False) -> str:
+    """A local copy of a remote file or folder (a reference set, a catalog index file), kept in
+    the user cache per URL and identity, so a catalog folder served over HTTP or S3 is fetched
+    once. ``immutable``: the URL names its content (a versioned index), so no identity request
+    is needed."""
+    ident: Any = None if immutable else src.identity()
+    key = json.dumps([src.url, ident], sort_keys=True, default=str)
     name = f"{hashlib.sha256(key.encode()).hexdigest()[:16]}-{src.name}"
     dest = default_refs_dir().parent / "remote-refs" / name
     if not dest.exists():
