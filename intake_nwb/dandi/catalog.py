@@ -100,7 +100,7 @@ def dandi_catalog(dandiset_id: str, version: str, path: str | os.PathLike[str], 
     zarr_options = next((a.storage_options for a in assets if a.is_zarr), None)
     storage_options = {"s3": zarr_options} if zarr_options else None
 
-    from ..catalog.build import build
+    from ..catalog.builder import build
 
     out = Path(path)
     if refs_dir is not None:

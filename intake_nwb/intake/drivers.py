@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intake.catalog import Catalog
 from intake.catalog.local import LocalCatalogEntry
@@ -37,7 +37,17 @@ from intake.source.base import DataSource, Schema
 
 from .._version import __version__
 from ..catalog.names import entry_names
-from ..catalog.origins import Origin, origin
+
+if TYPE_CHECKING:
+    from ..catalog.origins import Origin
+
+
+def origin(*args: Any, **kwargs: Any) -> Origin:
+    """:func:`intake_nwb.catalog.origins.origin` (imported on first use: opening a catalog
+    loads the drivers, and should not load the package's data stack with them)."""
+    from ..catalog.origins import origin as make
+
+    return make(*args, **kwargs)
 
 __all__ = ["NWBFileCatalog", "NWBFilesCatalog", "NWBMetadataSource", "NWBTableSource",
            "NWBTimeSeriesSource"]

@@ -24,8 +24,13 @@ def async_filesystem(src: Source) -> fsspec.AbstractFileSystem:
     with _async_fss_lock:
         fs = _async_fss.get(key)
         if fs is None:
-            fs = fsspec.filesystem(src.protocol, asynchronous=True, skip_instance_cache=True,
-                                   **src.fs_options)
+            if src.is_local:  # one wrapper: building one inspects every method (~5 ms)
+                from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+                fs = AsyncFileSystemWrapper(fsspec.filesystem("file"))
+            else:
+                fs = fsspec.filesystem(src.protocol, asynchronous=True,
+                                       skip_instance_cache=True, **src.fs_options)
             _async_fss[key] = fs
     return fs
 

@@ -146,9 +146,9 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
                              str(refcache.refs_path_for(src.url, refs_dir)), overwrite=True)
             meta = refcache.read_meta(path)
     fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else refcache.load(path)
-    # local files: fsspec wraps its synchronous file system itself
-    target: dict[str, Any] = {"remote_protocol": "file"} if src.is_local else {
-        "fs": {src.protocol: async_filesystem(src)}}
+    afs = async_filesystem(src)
+    # local references name plain paths: the reference filesystem looks those up under None
+    target = {"fs": {src.protocol: afs, **({None: afs} if src.is_local else {})}}
     fs = fsspec.filesystem("reference", fo=fo, template_overrides={"u": src.url},
                            asynchronous=True, skip_instance_cache=True,
                            **target)
