@@ -1,33 +1,68 @@
-"""``intake-nwb`` command line: index, ls, catalog, dandi, demo."""
+"""``intake-nwb`` command line: index, ls, catalog, dandi, demo.
+
+Batch commands carry on past files they cannot read, print one line per failure and exit 0
+(as dandi-cli does), unless ``--strict`` is given or nothing could be done. Errors print one
+line each; ``--debug`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
-from .errors import IntakeNWBError
+from ._version import __version__
+from .errors import BatchError, IntakeNWBError
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any] | None:
+    text = getattr(args, "storage_options", None)
+    return json.loads(text) if text else None
+
+
+def _failed(failures: dict[str, Any], what: str) -> None:
+    """One line per failure, on stderr."""
+    if failures:
+        print(f"intake-nwb: {len(failures)} file(s) {what}:", file=sys.stderr)
+        for source, why in failures.items():
+            text = str(why)
+            print(f"  {text if text.startswith(source) else f'{source}: {text}'}",
+                  file=sys.stderr)
+
+
+def _exit(done: int, failures: dict[str, Any], strict: bool) -> int:
+    return 1 if (failures and strict) or (failures and not done) else 0
 
 
 def _index(args: argparse.Namespace) -> int:
-    from .refs import index
+    from .refs.index import index_sources
+    from .refs.translate import Options
+    from .sources import expand
 
-    out = index(args.sources, refs_dir=args.refs_dir, progress=not args.no_progress,
-                errors=args.errors, strict=args.strict)
+    srcs = expand(args.sources, _options(args))
+    out, failures = index_sources(srcs, refs_dir=args.refs_dir,
+                                  options=Options(strict=args.strict),
+                                  progress=None if not args.no_progress else False)
     if args.json:
         print(json.dumps(out, indent=1))
     else:
         for src, ref in out.items():
             print(f"{src}\t{ref}")
-    return 0
+    _failed(failures, "could not be indexed")
+    return _exit(len(out), failures, args.strict)
 
 
 def _ls(args: argparse.Namespace) -> int:
     from .nwb import NWBReader
+    from .sources import expand_one
     from .store import open_store
 
-    nwb = NWBReader(open_store(args.source, refs_dir=args.refs_dir))
+    options = _options(args)
+    nwb = NWBReader(open_store(expand_one(args.source, options), storage_options=options,
+                               refs_dir=args.refs_dir))
     for path, ndtype in nwb.objects.items():
         print(f"{path}\t{ndtype}")
     return 0
@@ -36,21 +71,23 @@ def _ls(args: argparse.Namespace) -> int:
 def _catalog(args: argparse.Namespace) -> int:
     from .catalog import build
 
-    options = json.loads(args.storage_options) if args.storage_options else None
     report = build(args.sources, args.output, refs_dir=args.refs_dir, name=args.name,
-                   description=args.description, storage_options=options,
-                   progress=not args.no_progress, errors=args.errors)
+                   description=args.description, storage_options=_options(args),
+                   progress=None if not args.no_progress else False,
+                   errors="raise" if args.strict else "ignore")
     kinds: dict[str, list[str]] = {}
     for name, driver in report.entries.items():
         kinds.setdefault(driver, []).append(name)
     state = "written" if report.written else "unchanged"
     print(f"catalog {report.path} ({state}): {len(report.files)} files, "
-          f"{len(report.inspected)} indexed or inspected, {len(report.reused)} unchanged")
+          f"{len(report.inspected)} indexed or inspected, {len(report.reused)} unchanged"
+          + (f", {len(report.failures)} left out" if report.failures else ""))
     for driver, label in (("nwb_table", "tables"), ("nwb_timeseries", "TimeSeries"),
-                          ("nwb_metadata", "metadata"), ("nwb_file", "files")):
+                          ("nwb_metadata", "metadata"), ("nwb_files", "files")):
         if kinds.get(driver):
             print(f"  {label:<11} {', '.join(kinds[driver])}")
     print(f'open it with: intake.open_catalog("{report.path}")')
+    _failed(report.failures, "left out of the catalog")
     return 0
 
 
@@ -120,22 +157,28 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="intake-nwb", description=__doc__)
+    parser = argparse.ArgumentParser(prog="intake-nwb", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"intake-nwb {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", help="index HDF5 NWB files into kerchunk reference files")
     p.add_argument("sources", nargs="+", help="paths, globs or URLs")
     p.add_argument("--refs-dir", default=None, help="where reference files go")
     p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.add_argument("--errors", choices=["raise", "warn", "ignore"], default="raise")
+    p.add_argument("--storage-options", default=None,
+                   help='fsspec options as JSON, e.g. \'{"anon": true}\'')
     p.add_argument("--strict", action="store_true",
-                   help="fail on anything that cannot be represented")
+                   help="fail on anything that cannot be represented, and exit 1 if any file "
+                        "fails")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_index)
 
     p = sub.add_parser("ls", help="list the typed objects of an NWB file")
-    p.add_argument("source")
+    p.add_argument("source", help="a path, URL, or a glob matching one file")
     p.add_argument("--refs-dir", default=None)
+    p.add_argument("--storage-options", default=None, help="fsspec options as JSON")
     p.set_defaults(func=_ls)
 
     p = sub.add_parser("catalog", help="index NWB sources and write an Intake catalog (YAML)")
@@ -147,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default=None)
     p.add_argument("--storage-options", default=None,
                    help='fsspec options as JSON, e.g. \'{"anon": true}\'')
-    p.add_argument("--errors", choices=["raise", "warn", "ignore"], default="raise")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1, writing nothing, if any source cannot be catalogued")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_catalog)
 
@@ -180,9 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except IntakeNWBError as exc:
-        print(f"intake-nwb: error: {exc}", file=sys.stderr)
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line per failure; --debug for more
+        if args.debug:
+            traceback.print_exc()
+        if isinstance(exc, BatchError):
+            _failed(exc.failures, "failed")
+        else:
+            text = str(exc) if isinstance(exc, IntakeNWBError) else f"{type(exc).__name__}: {exc}"
+            print(f"intake-nwb: error: {text}", file=sys.stderr)
         return 1
 
 

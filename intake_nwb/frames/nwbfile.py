@@ -16,8 +16,11 @@ import polars as pl
 
 from ..nwb import NWBReader, TableReader
 from ..nwb.metadata import SUBJECT_FIELDS, read_metadata
+from ..sources import expand_one
 from ..store import open_store
-from .tables import get_df
+from .tables import ScanOptions, TablePart, _names, scan_parts
+
+_SCAN = ("exclude_array_columns", "schema_overrides", "on_conflict", "errors", "strict")
 
 # short names for the tables most people ask for
 _WELL_KNOWN = {
@@ -42,11 +45,12 @@ class LazyNWB:
     def __init__(self, source: str | os.PathLike[str], *,
                  storage_options: Mapping[str, Any] | None = None,
                  refs_dir: str | os.PathLike[str] | None = None, **open_kwargs: Any):
-        self._store = open_store(source, storage_options=storage_options, refs_dir=refs_dir,
+        # every read goes through the store opened here, so the options are used once, here,
+        # and a glob names its one file
+        self._store = open_store(expand_one(source, storage_options),
+                                 storage_options=storage_options, refs_dir=refs_dir,
                                  **open_kwargs)
         self._reader = NWBReader(self._store)
-        self._open_kwargs = {"storage_options": storage_options, "refs_dir": refs_dir,
-                             **open_kwargs}
 
     @property
     def source(self) -> str:
@@ -73,13 +77,25 @@ class LazyNWB:
     def get_df(self, path: str, **kwargs: Any) -> pl.DataFrame:
         """The table at ``path`` (see :func:`intake_nwb.get_df`)."""
         kwargs.setdefault("exclude_array_columns", False)
-        return get_df(self._store.target, path, check_stale=False, **kwargs)
+        include = kwargs.pop("include_column_names", None)
+        if include is not None:
+            kwargs["exclude_array_columns"] = False
+        part = TablePart.of(TableReader(self._reader, path),
+                            kwargs.pop("resolve_regions", False))
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in _SCAN}
+        exclude = kwargs.pop("exclude_column_names", None)
+        as_pandas = kwargs.pop("as_pandas", False)
+        if kwargs:
+            raise TypeError(f"unexpected argument(s): {', '.join(kwargs)}")
+        scan = ScanOptions(columns=_names(include), exclude=_names(exclude) or (), **options)
+        df = scan_parts([part], part.path, scan).collect()
+        return df.to_pandas() if as_pandas else df
 
     def get_timeseries(self, path: str, **kwargs: Any) -> Any:
         """The TimeSeries at ``path`` as a lazy xarray DataArray."""
         from .timeseries import get_timeseries
 
-        return get_timeseries(self._store.target, path, **kwargs)
+        return get_timeseries(self._reader, path, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -126,7 +142,8 @@ def get_internal_paths(source: str | os.PathLike[str], **kwargs: Any) -> dict[st
     >>> get_internal_paths("ses-1.nwb")["/units"]  # doctest: +SKIP
     'Units'
     """
-    return NWBReader(open_store(source, **kwargs)).objects
+    return NWBReader(open_store(expand_one(source, kwargs.get("storage_options")),
+                                **kwargs)).objects
 
 
 def describe(source: str | os.PathLike[str], **kwargs: Any) -> str:

@@ -334,7 +334,8 @@ def _from_index(parts: list[TablePart], columns: list[str], predicate: pl.Expr |
         return None
     touched = {*columns, *(predicate.meta.root_names() if predicate is not None else ())}
     wanted = touched - set(INTERNAL)
-    if not wanted <= indexed.columns or wanted & plan.as_json or plan.overrides.keys() & wanted:
+    if not wanted <= indexed.columns or wanted & plan.as_json or plan.overrides.keys() & wanted \
+            or any(c in p.failures for p in parts for c in wanted):  # to be named per file
         return None
     lf = indexed.frame
     sources = {p.source for p in parts}

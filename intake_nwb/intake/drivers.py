@@ -110,11 +110,10 @@ class NWBTableSource(_NWBSource):
         Where the files come from (see the module documentation).
     table_path:
         ``"/units"``, ``"/intervals/trials"``... (an index entry knows its own).
-    columns, exclude, exclude_array_columns, schema_overrides, on_conflict, errors, strict,
-    resolve_regions, infer_schema_length:
-        As for :func:`intake_nwb.scan_nwb` (``columns``/``exclude``: its
-        ``include_column_names``/``exclude_column_names``). Entries of a catalog default to
-        ``errors="warn"``: a column of one file that cannot be read is null there, and named.
+    include_column_names, exclude_column_names, exclude_array_columns, schema_overrides,
+    on_conflict, errors, strict, resolve_regions, infer_schema_length:
+        As for :func:`intake_nwb.scan_nwb`. Entries of a catalog default to ``errors="warn"``:
+        a column of one file that cannot be read is null there, and named in a warning.
 
     Examples
     --------
@@ -131,7 +130,8 @@ class NWBTableSource(_NWBSource):
     partition_access = True
 
     def __init__(self, sources: Any = None, table_path: str | None = None, *,
-                 columns: Any = None, exclude: Any = (), exclude_array_columns: bool = False,
+                 include_column_names: Any = None, exclude_column_names: Any = None,
+                 exclude_array_columns: bool = False,
                  schema_overrides: Mapping[str, Any] | None = None, on_conflict: str = "drop",
                  errors: str | None = None, strict: bool = False, resolve_regions: bool = False,
                  infer_schema_length: int | None = None, **kwargs: Any):
@@ -140,7 +140,7 @@ class NWBTableSource(_NWBSource):
         super().__init__(sources, **kwargs)
         self.table_path = table_path
         self.scan = ScanOptions(
-            columns=_names(columns), exclude=_names(exclude) or (),
+            columns=_names(include_column_names), exclude=_names(exclude_column_names) or (),
             exclude_array_columns=exclude_array_columns,
             schema_overrides=tuple((schema_overrides or {}).items()),
             on_conflict=on_conflict,  # type: ignore[arg-type]

@@ -58,7 +58,7 @@ class Source:
 
     Examples
     --------
-    >>> src = Source.from_url("s3://bucket/session.nwb", {"anon": True})  # doctest: +SKIP
+    >>> src = Source.from_url("s3://bucket/session.nwb", {"anon": True})
     >>> src.protocol
     's3'
     """
@@ -204,7 +204,8 @@ def expand(sources: SourceLike | Iterable[SourceLike],
             out.append(item)
             continue
         url = os.fspath(item)
-        if any(c in _GLOB_CHARS for c in split_protocol(url)[1]):
+        if any(c in _GLOB_CHARS for c in split_protocol(url)[1]) \
+                and not _exists_as_named(url, storage_options):
             out.extend(_glob(url, storage_options))
         else:
             out.append(Source.from_url(url, storage_options))
@@ -212,6 +213,29 @@ def expand(sources: SourceLike | Iterable[SourceLike],
         raise SourceNotFoundError("no sources given")
     seen: set[str] = set()
     return [s for s in out if not (s.url in seen or seen.add(s.url))]
+
+
+def _exists_as_named(url: str, storage_options: Mapping[str, Any] | None) -> bool:
+    """A local path that truly contains ``[``, ``*`` or ``?`` names itself, not a glob."""
+    src = Source.from_url(url, storage_options)
+    return src.is_local and os.path.exists(src.url)
+
+
+def expand_one(source: SourceLike, storage_options: Mapping[str, Any] | None = None) -> Source:
+    """The one source a path, URL or glob names (a glob must match exactly one file).
+
+    Examples
+    --------
+    >>> expand_one("/no/such/*.nwb")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    SourceNotFoundError: /no/such/*.nwb: glob matched no files
+    """
+    found = expand(source, storage_options)
+    if len(found) != 1:
+        raise SourceNotFoundError(f"names {len(found)} files, not one: "
+                                  + ", ".join(s.url for s in found[:5])
+                                  + (", ..." if len(found) > 5 else ""), source=str(source))
+    return found[0]
 
 
 def _glob(pattern: str, storage_options: Mapping[str, Any] | None) -> list[Source]:
