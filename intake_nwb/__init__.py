@@ -36,7 +36,8 @@ _EXPORTS = {
     "get_timeseries_dataset": "frames", "open_nwb": "frames", "LazyNWB": "frames",
     "get_internal_paths": "frames", "describe": "frames",
     # layer 6: catalogs, DANDI
-    "build_catalog": "catalog",
+    "build_catalog": "catalog", "open_catalog": "catalog", "check_catalog": "catalog",
+    "UnsafeCatalogError": "catalog",
     "dandi_catalog": "dandi", "get_dandi_sources": "dandi", "get_dandi_assets": "dandi",
     "verify_pins": "dandi", "DandiAPIError": "errors", "DandiNotFoundError": "errors",
     "DraftVersionWarning": "errors",
@@ -63,7 +64,9 @@ __all__ = [
     "TableNotFoundError",
     "TimeSeriesNotFoundError",
     "TranslationError",
+    "UnsafeCatalogError",
     "build_catalog",
+    "check_catalog",
     "dandi_catalog",
     "default_refs_dir",
     "describe",
@@ -76,6 +79,7 @@ __all__ = [
     "get_timeseries",
     "get_timeseries_dataset",
     "index",
+    "open_catalog",
     "open_nwb",
     "open_store",
     "read_nwb",
@@ -98,7 +102,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .catalog import build_catalog
+    from .catalog import UnsafeCatalogError, build_catalog, check_catalog, open_catalog
     from .dandi import dandi_catalog, get_dandi_assets, get_dandi_sources, verify_pins
     from .errors import (
         BatchError,

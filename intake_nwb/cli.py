@@ -91,6 +91,16 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .catalog.safety import check_catalog
+
+    report = check_catalog(args.catalog, storage_options=_options(args),
+                           allow_paths=args.allow_path,
+                           allow_hosts=args.allow_host or None)
+    print(report.describe())
+    return 1 if report.problems else 0
+
+
 def _dandi(args: argparse.Namespace) -> int:
     import yaml
 
@@ -194,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1, writing nothing, if any source cannot be catalogued")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_catalog)
+
+    p = sub.add_parser("check", help="report what a catalog would read, contact and run, "
+                                     "opening no data (exit 1 on problems)")
+    p.add_argument("catalog")
+    p.add_argument("--allow-path", action="append", default=[],
+                   help="a local folder the catalog may read outside its own (repeatable)")
+    p.add_argument("--allow-host", action="append", default=[],
+                   help="the only hosts it may contact (repeatable; default: any, listed)")
+    p.add_argument("--storage-options", default=None, help="fsspec options as JSON")
+    p.set_defaults(func=_check)
 
     p = sub.add_parser("dandi", help="write a pinned Intake catalog of a DANDI dandiset version")
     p.add_argument("dandiset_id", help="e.g. 000006")

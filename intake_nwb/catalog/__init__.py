@@ -10,7 +10,8 @@ from typing import Any
 
 _EXPORTS = {"BuildReport": "builder", "build": "builder", "build_catalog": "builder",
             "CATALOG_DIR": "model", "CatalogDoc": "model", "LabIndex": "index",
-            "entry_names": "names"}
+            "entry_names": "names", "open_catalog": "safety", "check_catalog": "safety",
+            "UnsafeCatalogError": "safety"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -48,12 +48,32 @@ def resolve_sources(sources: Any, storage_options: Mapping[str, Any] | None = No
             for s in srcs]
 
 
-def refs_dir_for(refs: str | os.PathLike[str] | None) -> str | None:
-    """Reference files are written locally: a remote ``refs`` folder falls back to the cache."""
+def refs_dir_for(refs: str | os.PathLike[str] | None, catalog_dir: str | None = None
+                 ) -> str | None:
+    """Where references are written: ``refs`` when local, else the user cache (None).
+
+    For an entry of a catalog, writes stay in the catalog's folder: a ``refs`` outside it (a
+    catalog's ``refs: ../../elsewhere``) raises.
+
+    Examples
+    --------
+    >>> refs_dir_for("/lab/refs", "/lab/"), refs_dir_for("s3://b/refs") is None
+    ('/lab/refs', True)
+    """
     if refs is None:
         return None
-    refs = clean_url(os.fspath(refs))
-    return refs if split_protocol(refs)[0] in (None, "file") else None
+    text = os.fspath(refs)
+    refs = clean_url(text)
+    if split_protocol(refs)[0] not in (None, "file"):
+        return None
+    if catalog_dir and "://" not in catalog_dir:
+        folder = os.path.normpath(catalog_dir)
+        if ".." in PurePosixPath(text).parts or not (
+                refs == folder or refs.startswith(folder.rstrip("/") + "/")):
+            raise IntakeNWBError(f"refs {text!r} is outside the catalog folder: reference "
+                                 "files are only written there or in the user cache",
+                                 source=catalog_dir)
+    return refs
 
 
 def clean_relocate(relocate: Mapping[str, str] | None) -> dict[str, str] | None:

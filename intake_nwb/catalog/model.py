@@ -63,7 +63,7 @@ class Entry:
         out: dict[str, Any] = {"driver": self.driver, "description": self.description,
                                "args": inert_args(self.args)}
         if self.metadata:
-            out["metadata"] = self.metadata
+            out["metadata"] = inert_args(self.metadata)
         return out
 
 

@@ -47,11 +47,12 @@ class OpenOptions:
     cache: str | None = None
     cache_dir: str | None = None
     pins: Mapping[str, Mapping[str, Any]] | None = field(default=None, compare=False)
+    catalog_dir: str | None = None  # the catalog an entry came from: writes stay there
 
     def store_kwargs(self, relocate: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Keyword arguments of :func:`intake_nwb.store.open_store`."""
         return dict(storage_options=dict(self.storage_options or {}) or None,
-                    refs_dir=refs_dir_for(self.refs),
+                    refs_dir=refs_dir_for(self.refs, self.catalog_dir),
                     relocate=relocate if relocate is not None else
                     clean_relocate(self.relocate),
                     check_stale=self.check_stale, on_stale=self.on_stale, cache=self.cache,

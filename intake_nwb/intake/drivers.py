@@ -13,9 +13,11 @@ driver             ``read()``                           also
 Every driver reads either a catalog's lab index (``index`` + ``entry``, what
 :func:`intake_nwb.build_catalog` writes) or ``sources`` (NWB paths/URLs/globs, reference files,
 Zarr NWB stores), with the open options of :class:`intake_nwb.catalog.origins.OpenOptions`:
-``storage_options``, ``refs``, ``relocate``, ``check_stale``, ``on_stale``, ``cache``,
-``cache_dir`` (and ``pins`` in catalogs of intake-nwb 0.1). All of them are user parameters:
-``cat.trials(on_stale="reindex").read()``.
+``storage_options``, ``refs``, ``relocate``, ``check_stale``, ``on_stale``, ``chunk_cache``
+(the functional API's ``cache=``: intake keeps ``cache`` for its own caching), ``cache_dir``
+(and ``pins`` in catalogs of intake-nwb 0.1). All of them are user parameters:
+``cat.trials(on_stale="reindex").read()``. An entry of a catalog writes reference files only
+inside the catalog's folder or the user cache.
 
 Examples
 --------
@@ -52,8 +54,18 @@ def origin(*args: Any, **kwargs: Any) -> Origin:
 __all__ = ["NWBFileCatalog", "NWBFilesCatalog", "NWBMetadataSource", "NWBTableSource",
            "NWBTimeSeriesSource"]
 
-_OPEN = ("storage_options", "refs", "relocate", "check_stale", "on_stale", "cache",
+_OPEN = ("storage_options", "refs", "relocate", "check_stale", "on_stale", "chunk_cache",
          "cache_dir", "pins")
+
+
+def _open_options(options: dict[str, Any], metadata: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(options)
+    if "chunk_cache" in out:
+        out["cache"] = out.pop("chunk_cache")
+    catalog_dir = (metadata or {}).get("catalog_dir")
+    if catalog_dir:
+        out["catalog_dir"] = str(catalog_dir)
+    return out
 
 
 class _NWBSource(DataSource):
@@ -68,7 +80,8 @@ class _NWBSource(DataSource):
         if unknown:
             raise TypeError(f"unexpected argument(s) {', '.join(sorted(unknown))}; the open "
                             f"options are {', '.join(_OPEN)}")
-        self.origin_args = dict(sources=sources, index=index, entry=entry, **options)
+        self.origin_args = dict(sources=sources, index=index, entry=entry,
+                                **_open_options(options, metadata))
         self._origin: Origin | None = None
         super().__init__(metadata=metadata)
 
@@ -390,8 +403,10 @@ class _LazyCatalog(Catalog):
 
     def _make_entry(self, name: str, driver: type, description: str, args: dict[str, Any],
                metadata: dict[str, Any]) -> LocalCatalogEntry:
-        return LocalCatalogEntry(name, description, driver, args=args, metadata=metadata,
-                                 getenv=False, catalog=self)
+        from ..catalog.model import inert_args  # intake renders these: names come from files
+
+        return LocalCatalogEntry(name, description, driver, args=inert_args(args),
+                                 metadata=inert_args(metadata), getenv=False, catalog=self)
 
 
 class NWBFileCatalog(_LazyCatalog):
@@ -428,11 +443,11 @@ class NWBFileCatalog(_LazyCatalog):
 
             lab = LabIndex.open(index, self.options.get("storage_options"))
             source = lab.files[key].url  # type: ignore[index]
-            store = origin(index=index, **self.options).store(  # the file, checked
-                list(lab.files).index(key))
+            store = origin(index=index, **_open_options(self.options, None)).store(
+                list(lab.files).index(key))  # the file, checked
         else:
             source = str(self.source)
-            store = origin([source], **self.options).store(0)
+            store = origin([source], **_open_options(self.options, None)).store(0)
         nwb = NWBReader(store)
         tables, series = nwb.tables, timeseries_paths(nwb)
         names = entry_names([*tables, *series], taken={"session"})
