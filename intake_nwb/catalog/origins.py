@@ -14,14 +14,14 @@ are thin adapters over them:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 import polars as pl
 
-from ..errors import Errors
+from ..errors import Errors, IntakeNWBError
 from ..frames.metadata import get_metadata_df
 from ..frames.schema import NWB_PATH
 from ..frames.tables import ScanOptions, TablePart, open_parts, scan_parts
@@ -48,6 +48,9 @@ class OpenOptions:
     cache_dir: str | None = None
     pins: Mapping[str, Mapping[str, Any]] | None = field(default=None, compare=False)
     catalog_dir: str | None = None  # the catalog an entry came from: writes stay there
+    #: checks pinned files before their bytes are read: ``verify(pins, sources, relocate=,
+    #: storage_options=) -> relocation map`` (the front ends pass DANDI's verify_pins)
+    verify: Callable[..., dict[str, str]] | None = field(default=None, compare=False)
 
     def store_kwargs(self, relocate: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Keyword arguments of :func:`intake_nwb.store.open_store`."""
@@ -86,6 +89,15 @@ class Origin:
     def with_options(self, **changes: Any) -> Origin:
         raise NotImplementedError
 
+    def _verify(self, pins: Mapping[str, Any], paths: list[str], relocate: dict[str, str]
+                ) -> dict[str, str]:
+        """Pinned files checked against their pins (the relocation map to read them with)."""
+        if self.options.verify is None:
+            raise IntakeNWBError("this entry pins its files (a DANDI catalog): open it "
+                                 "through intake or intake_nwb.dandi, which check pins")
+        return self.options.verify(pins, paths, relocate=relocate or None,
+                                   storage_options=self.options.storage_options)
+
 
 class SourcesOrigin(Origin):
     """Files named directly: paths/URLs/globs, reference files, Zarr stores."""
@@ -109,10 +121,11 @@ class SourcesOrigin(Origin):
     @cached_property
     def _relocate(self) -> dict[str, str]:
         """The relocation map; DANDI pins (catalogs of intake-nwb 0.1) are checked first."""
-        from ..dandi.pins import verified_relocate
+        relocate = clean_relocate(self.options.relocate) or {}
+        if not self.options.pins:
+            return relocate
+        return self._verify(self.options.pins, self.paths, relocate)
 
-        return verified_relocate(self.options.pins, self.paths, self.options.relocate,
-                                 self.options.storage_options)
 
     def _kwargs(self) -> dict[str, Any]:
         return self.options.store_kwargs(self._relocate or None)
@@ -185,11 +198,7 @@ class IndexOrigin(Origin):
             return self._relocate
         verified = self.__dict__.setdefault("_verified", {})
         if key not in verified:
-            from ..dandi.pins import verify_pins
-
-            verified[key] = verify_pins({rec.url: pin}, [rec.url],
-                                        relocate=self._relocate or None,
-                                        storage_options=self.options.storage_options)
+            verified[key] = self._verify({rec.url: pin}, [rec.url], self._relocate)
         return verified[key]  # type: ignore[no-any-return]
 
     def _reopen(self, key: str) -> NWBStore:

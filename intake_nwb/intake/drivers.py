@@ -59,7 +59,9 @@ _OPEN = ("storage_options", "refs", "relocate", "check_stale", "on_stale", "chun
 
 
 def _open_options(options: dict[str, Any], metadata: dict[str, Any] | None) -> dict[str, Any]:
-    out = dict(options)
+    from ..dandi.pins import verify_pins  # DANDI catalogs pin their files
+
+    out = {**options, "verify": verify_pins}
     if "chunk_cache" in out:
         out["cache"] = out.pop("chunk_cache")
     catalog_dir = (metadata or {}).get("catalog_dir")
