@@ -10,7 +10,10 @@ when they differ, and answers with the URL to read, falling back from an S3 URL 
 403 to the download URL.
 
 Published versions (``0.YYMMDD.HHMM``) are immutable, so their catalogs are reproducible.
-``version="draft"`` is accepted when asked for by name, with a :class:`DraftVersionWarning`.
+Without a version, the most recent published one is used; ``version="draft"`` is accepted
+only when asked for by name, with a :class:`DraftVersionWarning`. Dandisets are named as
+dandi-cli names them (``000006``, ``DANDI:000006/0.220126.1855``, archive URLs, ``dandi://``
+URLs).
 
 Examples
 --------
@@ -24,11 +27,19 @@ PosixPath('dandi_000006.yaml')
 """
 
 from ..errors import DandiAPIError, DandiNotFoundError, DraftVersionWarning
-from .assets import DandiAsset
+from ..sources.dandiasset import DandiAsset
+from ..sources.dandiurl import DandiRef, DandiURLError, parse_dandiset
 from .catalog import dandi_catalog, pin_catalog
 from .client import DANDI_API_URL, DandiClient
 from .pins import read_pins, verified_relocate, verify_pins
-from .select import get_dandi_assets, get_dandi_sources
+from .select import (
+    DandiSelection,
+    get_dandi_assets,
+    get_dandi_sources,
+    get_dandi_urls,
+    resolve_dandiset,
+    select_dandi_assets,
+)
 
 __all__ = [
     "DANDI_API_URL",
@@ -36,12 +47,19 @@ __all__ = [
     "DandiAsset",
     "DandiClient",
     "DandiNotFoundError",
+    "DandiRef",
+    "DandiSelection",
+    "DandiURLError",
     "DraftVersionWarning",
     "dandi_catalog",
     "get_dandi_assets",
     "get_dandi_sources",
+    "get_dandi_urls",
+    "parse_dandiset",
     "pin_catalog",
     "read_pins",
+    "resolve_dandiset",
+    "select_dandi_assets",
     "verified_relocate",
     "verify_pins",
 ]
