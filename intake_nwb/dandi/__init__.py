@@ -13,7 +13,7 @@ Published versions (``0.YYMMDD.HHMM``) are immutable, so their catalogs are repr
 Without a version, the most recent published one is used; ``version="draft"`` is accepted
 only when asked for by name, with a :class:`DraftVersionWarning`. Dandisets are named as
 dandi-cli names them (``000006``, ``DANDI:000006/0.220126.1855``, archive URLs, ``dandi://``
-URLs).
+URLs); ``dandi://`` URLs read assets through fsspec (:mod:`intake_nwb.sources.dandi`).
 
 Examples
 --------
@@ -24,13 +24,17 @@ PosixPath('dandi_000006.yaml')
 >>> intake.open_catalog("dandi_000006.yaml").units.read()  # doctest: +SKIP
 >>> intake_nwb.get_dandi_sources("000006", "0.220126.1855")[:1]  # doctest: +SKIP
 ['https://dandiarchive.s3.amazonaws.com/blobs/...']
+>>> intake_nwb.get_df("dandi://dandi/000006@0.220126.1855/sub-anm369962/*.nwb", "/units")
+... # doctest: +SKIP
 """
 
 from ..errors import DandiAPIError, DandiNotFoundError, DraftVersionWarning
+from ..sources.dandi import DandiFileSystem
 from ..sources.dandiasset import DandiAsset
 from ..sources.dandiurl import DandiRef, DandiURLError, parse_dandiset
 from .catalog import dandi_catalog, pin_catalog
 from .client import DANDI_API_URL, DandiClient
+from .columns import dandi_session_columns
 from .pins import read_pins, verified_relocate, verify_pins
 from .select import (
     DandiSelection,
@@ -46,12 +50,14 @@ __all__ = [
     "DandiAPIError",
     "DandiAsset",
     "DandiClient",
+    "DandiFileSystem",
     "DandiNotFoundError",
     "DandiRef",
     "DandiSelection",
     "DandiURLError",
     "DraftVersionWarning",
     "dandi_catalog",
+    "dandi_session_columns",
     "get_dandi_assets",
     "get_dandi_sources",
     "get_dandi_urls",
