@@ -402,13 +402,32 @@ def test_cli(archive: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixt
 
     srv = archive["server"]
     out = tmp_path / "cli.yaml"
-    assert main(["dandi", SINGLE, "--version", archive["single_version"], "-o", str(out),
-                 "--api-url", srv.api_url, "--max-assets", "1", "--no-progress"]) == 0
-    assert read_pins(out)["dandiset_id"] == SINGLE
-    assert "1 assets pinned" in capsys.readouterr().out
+    # dandi-cli's identifier, no --version: the most recent published one, written down
+    assert main(["dandi", f"DANDI:{SINGLE}", "-o", str(out), "--api-url", srv.api_url,
+                 "--max-assets", "1", "--no-progress"]) == 0
+    pins = read_pins(out)
+    assert (pins["dandiset_id"], pins["version"]) == (SINGLE, archive["single_version"])
+    captured = capsys.readouterr()
+    assert "1 assets pinned" in captured.out
+    assert f"most recent published version, {archive['single_version']}" in captured.err
     assert main(["dandi", "999999", "--version", "0.230101.1200", "-o", str(out),
                  "--api-url", srv.api_url, "--no-progress"]) == 1
     assert "no dandiset 999999" in capsys.readouterr().err
+    # a 404 lists the versions, as from Python; a never-published dandiset needs the draft named
+    assert main(["dandi", f"https://dandiarchive.org/dandiset/{SINGLE}/0.111111.1111", "-o",
+                 str(out), "--api-url", srv.api_url, "--no-progress"]) == 1
+    assert f"versions: draft, {archive['single_version']}" in capsys.readouterr().err
+    assert main(["dandi", DRAFT_ONLY, "-o", str(out), "--api-url", srv.api_url,
+                 "--no-progress"]) == 1
+    assert "has no published version (versions: draft)" in capsys.readouterr().err
+    # named, the draft is read, with the same warning as from Python, once; an identifier
+    # that selects assets (here a dandi:// glob) selects them for the catalog
+    with pytest.warns(DraftVersionWarning, match="not reproducible") as record:
+        assert main(["dandi", f"dandi://local/{DRAFT_ONLY}/sub-*/*.nwb", "--version", "draft",
+                     "-o", str(out), "--api-url", srv.api_url, "--no-progress"]) == 0
+    assert len(record) == 1
+    pins = read_pins(out)
+    assert pins["version"] == "draft" and [a["path"] for a in pins["assets"]] == [ALM_1[1]]
 
 
 # -- the real archive (opt-in) -------------------------------------------------------------------
