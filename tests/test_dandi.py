@@ -458,3 +458,12 @@ def test_live_archive(tmp_path: Path) -> None:
         == {}
     units = intake.open_catalog(str(path)).units.read()
     assert isinstance(units, pl.DataFrame) and units.height == 1
+    # the same asset by its dandi:// URL (dandi-cli's identifier, no version: the latest
+    # published one) reads the same rows, named by the asset's path
+    [url] = get_dandi_urls("DANDI:000006", asset_ids=[asset_id])
+    assert url.startswith("dandi://dandi/000006@0.") and url.endswith(".nwb")
+    [pinned] = get_dandi_urls(f"DANDI:000006/{version}", asset_ids=[asset_id])
+    by_path = intake_nwb.get_df(pinned, "/units", refs_dir=tmp_path / "refs")
+    assert by_path["_nwb_path"].to_list() == [pinned]
+    assert by_path.drop("_nwb_path").equals(
+        intake_nwb.get_df(urls, "/units", refs_dir=tmp_path / "refs").drop("_nwb_path"))

@@ -39,6 +39,7 @@ from tests.support.dandi_server import (
     ALM_2,
     DANDISET,
     DRAFT_ONLY,
+    EMBARGOED,
     SINGLE,
     ZARR,
     DandiTestServer,
@@ -245,6 +246,22 @@ def test_s3_refusal_falls_back_to_the_download_url(archive: dict[str, Any]) -> N
         srv.forbid_s3(forbid=False)
 
 
+def test_embargoed_assets_need_the_api_key(archive: dict[str, Any],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    srv = archive["server"]
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    url = _url(archive, ALM_2[1], dandiset=EMBARGOED, version="0.230303.1000")
+    with pytest.raises(DandiAPIError, match="set DANDI_API_KEY"):
+        DandiFileSystem(api_url=srv.api_url).info(url)
+    fs = DandiFileSystem(api_url=srv.api_url, token=srv.api_key)
+    srv.forbid_s3([fs.info(url)["asset_id"]])  # as S3 refuses embargoed objects
+    try:
+        data = (archive["data_dir"] / ALM_2[0]).read_bytes()
+        assert fs.cat_file(url, 0, 100) == data[:100]  # the key went to the download URL
+    finally:
+        srv.forbid_s3(forbid=False)
+
+
 def test_zarr_asset_is_a_directory_of_keys(archive: dict[str, Any]) -> None:
     fs = archive["fs"]
     root = _url(archive, ZARR[1])
@@ -257,6 +274,9 @@ def test_zarr_asset_is_a_directory_of_keys(archive: dict[str, Any]) -> None:
     assert fs.info(f"{root}/.zmetadata")["size"] == (local / ".zmetadata").stat().st_size
     keys = fs.find(f"{root}/acquisition")
     assert len(keys) == len([p for p in (local / "acquisition").rglob("*") if p.is_file()])
+    assert len(fs.find(root)) == len([p for p in local.rglob("*") if p.is_file()])
+    assert fs.glob(f"{root}/.z*") == [f"{root.removeprefix('dandi://')}/.z{n}"
+                                      for n in ("attrs", "group", "metadata")]
     # a Zarr asset is one asset to find and glob, from above
     assert fs.find(_url(archive, "sub-zarr")) == [root.removeprefix("dandi://")]
 

@@ -22,8 +22,9 @@
   through the API's download URL with the API key (a redirect to a presigned URL per
   request). ``open()`` gives a buffered file for h5py; ``cat_ranges`` reads concurrently.
 - **Zarr assets** (``*.zarr``, ``*.ngff``) are directories: a path inside one is a key of the
-  store, read and listed with anonymous S3 (s3fs) under the asset's S3 prefix. ``find`` and
-  ``glob`` list a Zarr asset as one entry and do not descend into it from above.
+  store, read and listed with anonymous S3 (s3fs) under the asset's S3 prefix. From a folder
+  above them, ``find`` and ``glob`` list a Zarr asset as one entry (an asset), without listing
+  its keys; from the asset itself down, they list keys.
 
 ``info`` of an asset gives ``size``, ``type``, ``asset_id``, ``path``, ``ETag`` (the
 ``dandi:dandi-etag``, the S3 object's ETag), ``sha256`` when the archive computed it,
@@ -56,9 +57,15 @@ from fsspec.asyn import AsyncFileSystem
 from fsspec.spec import AbstractBufferedFile
 from fsspec.utils import stringify_path
 
-from ..errors import DandiNotFoundError, SourceNotFoundError
+from ..errors import (
+    DandiAPIError,
+    DandiNotFoundError,
+    IntakeNWBError,
+    RemoteIOError,
+    SourceNotFoundError,
+)
 from ..util.lru import LRU
-from .dandiapi import MUTABLE_TTL, DandiClient, warn_draft
+from .dandiapi import MUTABLE_TTL, TOKEN_ENV, DandiClient, warn_draft
 from .dandiasset import DandiAsset, s3_location
 from .dandiurl import (
     DANDI_API_URL,
@@ -226,7 +233,9 @@ class DandiFileSystem(AsyncFileSystem):
 
     @staticmethod
     def _s3_prefix(asset: DandiAsset) -> str:
-        bucket, key, _ = s3_location(asset.s3_url or "")
+        if not asset.s3_url:
+            raise DandiAPIError("a Zarr asset without an S3 URL", source=asset.path)
+        bucket, key, _ = s3_location(asset.s3_url)
         return f"{bucket}/{key.strip('/')}"
 
     def _s3_path(self, t: _Target) -> str:
@@ -279,7 +288,7 @@ class DandiFileSystem(AsyncFileSystem):
         except _PathNotFound:
             return {} if detail else []
         out: dict[str, dict[str, Any]] = {}
-        if t.asset is not None and t.key:
+        if t.asset is not None and t.asset.is_zarr:
             found = await self._s3(t.asset)._find(self._s3_path(t), maxdepth=maxdepth,
                                                   withdirs=withdirs, detail=True)
             out = {(i := self._from_s3(t, v))["name"]: i for v in found.values()}
@@ -331,7 +340,7 @@ class DandiFileSystem(AsyncFileSystem):
                                           source=t.ref.url()) from None
             except aiohttp.ClientResponseError as exc:
                 if exc.status not in (401, 403) or not asset.download_url:
-                    raise
+                    raise _failed(t, url, start, end, exc) from exc
                 _refused.add(asset.asset_id)
         url = asset.download_url
         if not url:
@@ -343,6 +352,8 @@ class DandiFileSystem(AsyncFileSystem):
         except FileNotFoundError:
             raise SourceNotFoundError(f"the archive lists it, but {url} answers 404",
                                       source=t.ref.url()) from None
+        except aiohttp.ClientResponseError as exc:
+            raise _failed(t, url, start, end, exc) from exc
 
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None,
               autocommit: bool = True, cache_options: dict[str, Any] | None = None,
@@ -355,6 +366,15 @@ class DandiFileSystem(AsyncFileSystem):
         return DandiFile(self, info["name"], mode, block_size=block_size or "default",
                          cache_options=cache_options,
                          size=info["size"] if size is None else size, **kwargs)
+
+
+def _failed(t: _Target, url: str, start: int | None, end: int | None, exc: Any
+            ) -> IntakeNWBError:
+    what = f"bytes {start or 0}-{'' if end is None else end - 1} from {url}"
+    if exc.status in (401, 403):
+        return DandiAPIError(f"HTTP {exc.status} for {what} (embargoed? set {TOKEN_ENV} to an "
+                             "API key with access)", source=t.ref.url())
+    return RemoteIOError(f"HTTP {exc.status} for {what}", source=t.ref.url())
 
 
 class DandiFile(AbstractBufferedFile):
