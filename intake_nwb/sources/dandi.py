@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -136,8 +137,6 @@ class DandiFileSystem(AsyncFileSystem):
     def _strip_protocol(cls, path: Any) -> Any:
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        import urllib.parse
-
         path = stringify_path(path)
         if path.startswith(f"{PROTOCOL}://"):
             path = path[len(PROTOCOL) + 3:]

@@ -794,6 +794,7 @@ class _InvalidPage(_NotFound):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # concurrent range reads open many connections at once
     archive: DandiTestServer
 
 
