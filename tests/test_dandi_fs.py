@@ -394,6 +394,18 @@ def test_verify_pins_takes_dandi_urls(archive: dict[str, Any]) -> None:
     tampered = {url: {**pins[url], "etag": "0" * 32 + "-1"}}
     with pytest.raises(PinMismatchError, match=rf"{ALM_1[1]} \(asset {pins[url]['asset_id']}"):
         verify_pins(tampered, [url])
+    # a Zarr asset's pin: the identity of its root metadata, read through dandi:// too
+    options = archive["options"]
+    zarr = select_dandi_assets(f"DANDI:{DANDISET}", glob="sub-zarr*", api_url=srv.api_url)
+    [zurl] = zarr.urls
+    zpins = {zurl: {**zarr.pins()[zurl],
+                    "root_identity": Source.from_url(zurl, options).identity()}}
+    assert zpins[zurl]["root_identity"]["etag"]
+    assert verify_pins(zpins, [zurl], storage_options=options) == {}
+    moved = {zurl: {**zpins[zurl], "root_identity": {**zpins[zurl]["root_identity"],
+                                                     "etag": "0" * 32}}}
+    with pytest.raises(PinMismatchError, match="root metadata"):
+        verify_pins(moved, [zurl], storage_options=options)
 
 
 def test_fsspec_knows_the_protocol() -> None:
