@@ -102,15 +102,36 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _dandi(args: argparse.Namespace) -> int:
+    import warnings
+
     import yaml
 
-    from .dandi import DANDI_API_URL, dandi_catalog, read_pins
+    from .dandi import (
+        dandi_catalog,
+        parse_dandiset,
+        read_pins,
+        resolve_dandiset,
+        select_dandi_assets,
+    )
+    from .errors import DraftVersionWarning
 
-    path = dandi_catalog(args.dandiset_id, args.version,
-                         args.output or f"dandi_{args.dandiset_id}.yaml", glob=args.glob,
-                         asset_ids=args.asset_id, max_assets=args.max_assets,
-                         refs_dir=args.refs_dir, api_url=args.api_url or DANDI_API_URL,
-                         progress=not args.no_progress)
+    named = args.version or parse_dandiset(args.dandiset, api_url=args.api_url).version
+    ref = resolve_dandiset(args.dandiset, args.version, api_url=args.api_url)  # warns: draft
+    if not named:
+        print(f"DANDI:{ref.dandiset_id}: using its most recent published version, "
+              f"{ref.version}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DraftVersionWarning)  # given just above, once
+        asset_ids = args.asset_id
+        if ref.selects:  # the identifier names assets (a dandi:// glob, a ?location= folder...)
+            asset_ids = [a.asset_id for a in select_dandi_assets(
+                args.dandiset, ref.version, glob=args.glob, asset_ids=args.asset_id,
+                api_url=ref.api_url).assets]
+        path = dandi_catalog(ref.dandiset_id, ref.version, args.output or
+                             f"dandi_{ref.dandiset_id}.yaml", glob=args.glob,
+                             asset_ids=asset_ids, max_assets=args.max_assets,
+                             refs_dir=args.refs_dir, api_url=ref.api_url,
+                             progress=not args.no_progress)
     pins = read_pins(path)
     entries = (yaml.safe_load(path.read_text()) or {}).get("sources", {})
     print(f"catalog {path}: DANDI:{pins['dandiset_id']}/{pins['version']}, "
@@ -216,9 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_check)
 
     p = sub.add_parser("dandi", help="write a pinned Intake catalog of a DANDI dandiset version")
-    p.add_argument("dandiset_id", help="e.g. 000006")
-    p.add_argument("--version", required=True,
-                   help="a published version (e.g. 0.220126.1855), or 'draft' (not reproducible)")
+    p.add_argument("dandiset", help="000006, DANDI:000006[/VERSION], a dandiarchive.org or API URL "
+                   "of the dandiset, or dandi://INSTANCE/000006[@VERSION][/PATH-OR-GLOB]")
+    p.add_argument("--version", default=None,
+                   help="a published version (e.g. 0.220126.1855; default: the most recent "
+                   "one), or 'draft' (not reproducible)")
     p.add_argument("-o", "--output", default=None,
                    help="the catalog file (default: dandi_<DANDISET_ID>.yaml)")
     p.add_argument("--glob", default=None, help="the API's asset path glob, e.g. 'sub-01/*'")
@@ -228,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refs-dir", default=None,
                    help="reuse the reference files found here (copied beside the catalog)")
     p.add_argument("--api-url", default=None,
-                   help="the DANDI API (default: https://api.dandiarchive.org/api)")
+                   help="the DANDI API to ask (default: the identifier's; "
+                   "https://api.dandiarchive.org/api)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_dandi)
 

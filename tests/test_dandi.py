@@ -23,63 +23,40 @@ import intake_nwb
 from intake_nwb.dandi import (
     DandiAPIError,
     DandiNotFoundError,
+    DandiURLError,
     DraftVersionWarning,
     dandi_catalog,
     get_dandi_assets,
     get_dandi_sources,
+    get_dandi_urls,
     read_pins,
     verify_pins,
 )
 from intake_nwb.errors import PinMismatchError
-from tests.support.dandi_server import DandiTestServer, dandi_etag
-
-ALM_1 = ("dandi-cli/sub-anm369963_ses-20170228.nwb",
-         "sub-anm369963/sub-anm369963_ses-20170228.nwb")
-ALM_2 = ("dandi-cli/sub-anm372793_ses-20170508.nwb",
-         "sub-anm372793/sub-anm372793_ses-20170508.nwb")
-OGEN = ("hdmf-zarr/sub_anm00239123_ses_20170627T093549_ecephys_and_ogen.nwb",
-        "sub-anm00239123/sub-anm00239123_ses-20170627T093549_ecephys+ogen.nwb")
-ZARR = ("test-hdmf-zarr/consolidated.nwb.zarr", "sub-zarr/sub-zarr_ses-1.nwb.zarr")
-DANDISET, SINGLE, EMBARGOED, DRAFT_ONLY = "000123", "000124", "000125", "000126"
-
-
-def _cli_has_dandi() -> bool:
-    from intake_nwb.cli import build_parser
-
-    try:
-        build_parser().parse_args(["dandi", "000001", "--version", "draft"])
-    except SystemExit:
-        return False
-    return True
+from tests.support.dandi_server import (
+    ALM_1,
+    ALM_2,
+    DANDISET,
+    DRAFT_ONLY,
+    EMBARGOED,
+    OGEN,
+    SINGLE,
+    ZARR,
+    DandiTestServer,
+    dandi_etag,
+    example_archive,
+)
 
 
 @pytest.fixture(scope="module")
 def archive(s3_server: Any, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[dict[str, Any]]:
-    """A local archive: a published version of 3 NWB assets (+ a video), a draft that moved
-    on, a one-asset dandiset (for tampering), an embargoed one and a never-published one.
+    """A local archive (see ``example_archive``); 2-item pages.
 
-    (Three: index() switches to a process pool from four remote files, slow to start here.)"""
+    (Three NWB assets: index() switches to a process pool from four remote files, slow to
+    start here.)"""
     with DandiTestServer(s3_server, max_page_size=2) as srv:
-        ds = srv.create_dandiset(DANDISET, name="ALM delay response (local)")
-        for local, path in (ALM_2, ZARR, ALM_1):  # created out of path order
-            srv.add_asset(ds, data_dir / local, path)
-        video = tmp_path_factory.mktemp("video") / "video.mp4"
-        video.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(1000))
-        srv.add_asset(ds, video, "sub-anm369963/sub-anm369963_ses-20170228_video.mp4",
-                      metadata={"encodingFormat": "video/mp4"})
-        published = srv.publish(ds, "0.230101.1200")
-        srv.add_asset(ds, data_dir / OGEN[0], OGEN[1])  # the draft moves on; the version not
-        single = srv.create_dandiset(SINGLE, name="one session")
-        srv.add_asset(single, data_dir / ALM_1[0], ALM_1[1])
-        single_version = srv.publish(single, "0.230202.1000")
-        srv.create_dandiset(EMBARGOED, name="embargoed", embargoed=True)
-        srv.add_asset(EMBARGOED, data_dir / ALM_2[0], ALM_2[1])
-        srv.publish(EMBARGOED, "0.230303.1000")
-        srv.create_dandiset(DRAFT_ONLY, name="draft only")
-        srv.add_asset(DRAFT_ONLY, data_dir / ALM_1[0], ALM_1[1])
-        yield {"server": srv, "version": published, "single_version": single_version,
-               "data_dir": data_dir}
+        yield example_archive(srv, data_dir, tmp_path_factory.mktemp("video"))
 
 
 @pytest.fixture(scope="module")
@@ -200,15 +177,20 @@ def test_unknown_dandiset_version_and_asset(archive: dict[str, Any], tmp_path: P
 
 def test_draft_only_by_name_and_with_a_warning(archive: dict[str, Any], tmp_path: Path) -> None:
     srv = archive["server"]
-    with pytest.raises(ValueError, match="version is required"):
+    with pytest.raises(ValueError, match="version is empty"):
         dandi_catalog(DANDISET, "", tmp_path / "c.yaml", api_url=srv.api_url)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DraftVersionWarning)
         get_dandi_sources(DANDISET, api_url=srv.api_url)  # published exists: no warning
+        # never published and no version named: not the draft, but the versions there are
+        with pytest.raises(DandiNotFoundError, match=r"000126 has no published version "
+                                                     r"\(versions: draft\).*--version draft"):
+            get_dandi_sources(DRAFT_ONLY, api_url=srv.api_url)
     with pytest.warns(DraftVersionWarning, match="not reproducible"):
-        urls = get_dandi_sources(DRAFT_ONLY, api_url=srv.api_url)
+        urls = get_dandi_sources(DRAFT_ONLY, "draft", api_url=srv.api_url)
     assert len(urls) == 1
-    draft = get_dandi_assets(DANDISET, "draft", api_url=srv.api_url)
+    with pytest.warns(DraftVersionWarning):
+        draft = get_dandi_assets(f"DANDI:{DANDISET}/draft", api_url=srv.api_url)
     assert OGEN[1] in [a.path for a in draft]  # the draft moved on
     assert OGEN[1] not in [a.path for a in get_dandi_assets(DANDISET, archive["version"],
                                                             api_url=srv.api_url)]
@@ -217,6 +199,43 @@ def test_draft_only_by_name_and_with_a_warning(archive: dict[str, Any], tmp_path
                              progress=False)
     pins = read_pins(path)
     assert pins["version"] == "draft" and pins["reproducible"] is False
+
+
+def test_identifier_forms_select_the_same_assets(archive: dict[str, Any]) -> None:
+    """dandi-cli's identifiers, archive URLs and dandi:// URLs, with the API to ask given."""
+    srv, version = archive["server"], archive["version"]
+    api = srv.api_url
+    expected = get_dandi_urls(DANDISET, version, api_url=api)
+    assert [u.rsplit("/", 2)[-2] for u in expected] == ["sub-anm369963", "sub-anm372793",
+                                                        "sub-zarr"]
+    for ident in (f"DANDI:{DANDISET}/{version}", f"dandi:{DANDISET}",  # no version: published
+                  f"https://dandiarchive.org/dandiset/{DANDISET}/{version}",
+                  f"https://dandiarchive.org/dandiset/{DANDISET}",
+                  f"{api}/dandisets/{DANDISET}/versions/{version}/",
+                  f"dandi://dandi/{DANDISET}@{version}"):
+        assert get_dandi_urls(ident, api_url=api) == expected, ident
+    # API URLs name the API themselves
+    assert get_dandi_urls(f"{api}/dandisets/{DANDISET}/") == expected
+    # identifiers that select: an API glob, a ?path= prefix, a folder, a dandi:// glob, an id
+    alm = srv.find_asset(DANDISET, version, ALM_1[1])
+    for ident, n in ((f"{api}/dandisets/{DANDISET}/versions/{version}/assets/?glob=SUB-ANM3*",
+                      2), (f"{api}/dandisets/{DANDISET}/versions/{version}/assets/?path=sub-z",
+                           1),
+                     (f"https://dandiarchive.org/dandiset/{DANDISET}/{version}/files?location="
+                      "sub-anm369963", 1),
+                     (f"dandi://x/{DANDISET}/*/*.nwb", 2),
+                     (f"dandi://x/{DANDISET}/**", 3),
+                     (f"{api}/dandisets/{DANDISET}/versions/{version}/assets/{alm['asset_id']}/"
+                      "download/", 1)):
+        urls = get_dandi_urls(ident, api_url=api)
+        assert len(urls) == n and set(urls) <= set(expected), ident
+    with pytest.raises(DandiURLError, match="names version"):
+        get_dandi_urls(f"DANDI:{DANDISET}/{version}", "draft", api_url=api)
+    with pytest.raises(DandiURLError, match="selects assets itself"):
+        get_dandi_urls(f"dandi://x/{DANDISET}/*/*.nwb", glob="*", api_url=api)
+    with pytest.raises(DandiNotFoundError, match=r"no version '0\.111111\.1111' \(versions: "
+                                                 r"draft, 0\.230101\.1200\)"):
+        get_dandi_urls(f"DANDI:{DANDISET}/0.111111.1111", api_url=api)
 
 
 def test_embargoed_dandiset_needs_the_api_key(archive: dict[str, Any],
@@ -270,7 +289,7 @@ def test_catalog_pins_dandiset_version_and_assets(archive: dict[str, Any], catal
 
 def test_verify_pins_hook(archive: dict[str, Any], catalog: Path) -> None:
     srv = archive["server"]
-    pins = {p["read_url"]: p for p in read_pins(catalog)["assets"] if "blob_id" in p}
+    pins = {p["url"]: p for p in read_pins(catalog)["assets"] if "blob_id" in p}
     srv.reset_log()
     assert verify_pins(pins, list(pins)) == {}  # all match, read where pinned
     heads = [r for r in srv.log if r[1].startswith("HEAD")]
@@ -305,10 +324,9 @@ def test_s3_403_falls_back_to_the_download_url(archive: dict[str, Any], catalog:
     srv = archive["server"]
     srv.forbid_s3()
     try:
-        pins = {p["read_url"]: p for p in read_pins(catalog)["assets"]}
-        relocate = verify_pins(pins)
-        blobs = {u: p for u, p in pins.items() if "blob_id" in p}
-        assert relocate == {u: p["download_url"] for u, p in blobs.items()}
+        pins = {p["url"]: p for p in read_pins(catalog)["assets"]}
+        # dandi:// reads fall back to the download URL themselves: nothing to relocate
+        assert verify_pins(pins, storage_options={"api_url": srv.api_url}) == {}
         srv.reset_log()
         units = intake.open_catalog(str(catalog)).units.read()
         assert units.height == 2
@@ -338,7 +356,7 @@ def test_changed_bytes_fail_the_pin(archive: dict[str, Any], tmp_path: Path) -> 
             list(intake.open_catalog(str(path)).files.sub_anm369963_ses_20170228)
         srv.overwrite_bytes(asset["asset_id"], original + b"\0")
         with pytest.raises(PinMismatchError, match="size 276632 -> 276633"):
-            verify_pins({p["read_url"]: p for p in read_pins(path)["assets"]})
+            verify_pins({p["url"]: p for p in read_pins(path)["assets"]})
     finally:
         srv.overwrite_bytes(asset["asset_id"], original)
     assert intake.open_catalog(str(path)).units.read().height == 1
@@ -382,20 +400,37 @@ def test_refs_dir_is_reused_and_kept_beside_the_catalog(archive: dict[str, Any],
     assert read_pins(again)["assets"] == first["assets"]
 
 
-@pytest.mark.xfail(not _cli_has_dandi(), strict=True,
-                   reason="`intake-nwb dandi` is not wired into intake_nwb/cli.py yet")
 def test_cli(archive: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from intake_nwb.cli import main
 
     srv = archive["server"]
     out = tmp_path / "cli.yaml"
-    assert main(["dandi", SINGLE, "--version", archive["single_version"], "-o", str(out),
-                 "--api-url", srv.api_url, "--max-assets", "1", "--no-progress"]) == 0
-    assert read_pins(out)["dandiset_id"] == SINGLE
-    assert "1 assets pinned" in capsys.readouterr().out
+    # dandi-cli's identifier, no --version: the most recent published one, written down
+    assert main(["dandi", f"DANDI:{SINGLE}", "-o", str(out), "--api-url", srv.api_url,
+                 "--max-assets", "1", "--no-progress"]) == 0
+    pins = read_pins(out)
+    assert (pins["dandiset_id"], pins["version"]) == (SINGLE, archive["single_version"])
+    captured = capsys.readouterr()
+    assert "1 assets pinned" in captured.out
+    assert f"most recent published version, {archive['single_version']}" in captured.err
     assert main(["dandi", "999999", "--version", "0.230101.1200", "-o", str(out),
                  "--api-url", srv.api_url, "--no-progress"]) == 1
     assert "no dandiset 999999" in capsys.readouterr().err
+    # a 404 lists the versions, as from Python; a never-published dandiset needs the draft named
+    assert main(["dandi", f"https://dandiarchive.org/dandiset/{SINGLE}/0.111111.1111", "-o",
+                 str(out), "--api-url", srv.api_url, "--no-progress"]) == 1
+    assert f"versions: draft, {archive['single_version']}" in capsys.readouterr().err
+    assert main(["dandi", DRAFT_ONLY, "-o", str(out), "--api-url", srv.api_url,
+                 "--no-progress"]) == 1
+    assert "has no published version (versions: draft)" in capsys.readouterr().err
+    # named, the draft is read, with the same warning as from Python, once; an identifier
+    # that selects assets (here a dandi:// glob) selects them for the catalog
+    with pytest.warns(DraftVersionWarning, match="not reproducible") as record:
+        assert main(["dandi", f"dandi://local/{DRAFT_ONLY}/sub-*/*.nwb", "--version", "draft",
+                     "-o", str(out), "--api-url", srv.api_url, "--no-progress"]) == 0
+    assert len(record) == 1
+    pins = read_pins(out)
+    assert pins["version"] == "draft" and [a["path"] for a in pins["assets"]] == [ALM_1[1]]
 
 
 # -- the real archive (opt-in) -------------------------------------------------------------------
@@ -426,3 +461,12 @@ def test_live_archive(tmp_path: Path) -> None:
         == {}
     units = intake.open_catalog(str(path)).units.read()
     assert isinstance(units, pl.DataFrame) and units.height == 1
+    # the same asset by its dandi:// URL (dandi-cli's identifier, no version: the latest
+    # published one) reads the same rows, named by the asset's path
+    [url] = get_dandi_urls("DANDI:000006", asset_ids=[asset_id])
+    assert url.startswith("dandi://dandi/000006@0.") and url.endswith(".nwb")
+    [pinned] = get_dandi_urls(f"DANDI:000006/{version}", asset_ids=[asset_id])
+    by_path = intake_nwb.get_df(pinned, "/units", refs_dir=tmp_path / "refs")
+    assert by_path["_nwb_path"].to_list() == [pinned]
+    assert by_path.drop("_nwb_path").equals(
+        intake_nwb.get_df(urls, "/units", refs_dir=tmp_path / "refs").drop("_nwb_path"))

@@ -10,7 +10,10 @@ when they differ, and answers with the URL to read, falling back from an S3 URL 
 403 to the download URL.
 
 Published versions (``0.YYMMDD.HHMM``) are immutable, so their catalogs are reproducible.
-``version="draft"`` is accepted when asked for by name, with a :class:`DraftVersionWarning`.
+Without a version, the most recent published one is used; ``version="draft"`` is accepted
+only when asked for by name, with a :class:`DraftVersionWarning`. Dandisets are named as
+dandi-cli names them (``000006``, ``DANDI:000006/0.220126.1855``, archive URLs, ``dandi://``
+URLs); ``dandi://`` URLs read assets through fsspec (:mod:`intake_nwb.sources.dandi`).
 
 Examples
 --------
@@ -21,26 +24,47 @@ PosixPath('dandi_000006.yaml')
 >>> intake.open_catalog("dandi_000006.yaml").units.read()  # doctest: +SKIP
 >>> intake_nwb.get_dandi_sources("000006", "0.220126.1855")[:1]  # doctest: +SKIP
 ['https://dandiarchive.s3.amazonaws.com/blobs/...']
+>>> intake_nwb.get_df("dandi://dandi/000006@0.220126.1855/sub-anm369962/*.nwb", "/units")
+... # doctest: +SKIP
 """
 
 from ..errors import DandiAPIError, DandiNotFoundError, DraftVersionWarning
-from .assets import DandiAsset
+from ..sources.dandi import DandiFileSystem
+from ..sources.dandiasset import DandiAsset
+from ..sources.dandiurl import DandiRef, DandiURLError, parse_dandiset
 from .catalog import dandi_catalog
 from .client import DANDI_API_URL, DandiClient
+from .columns import dandi_session_columns
 from .pins import read_pins, verified_relocate, verify_pins
-from .select import get_dandi_assets, get_dandi_sources
+from .select import (
+    DandiSelection,
+    get_dandi_assets,
+    get_dandi_sources,
+    get_dandi_urls,
+    resolve_dandiset,
+    select_dandi_assets,
+)
 
 __all__ = [
     "DANDI_API_URL",
     "DandiAPIError",
     "DandiAsset",
     "DandiClient",
+    "DandiFileSystem",
     "DandiNotFoundError",
+    "DandiRef",
+    "DandiSelection",
+    "DandiURLError",
     "DraftVersionWarning",
     "dandi_catalog",
+    "dandi_session_columns",
     "get_dandi_assets",
     "get_dandi_sources",
+    "get_dandi_urls",
+    "parse_dandiset",
     "read_pins",
+    "resolve_dandiset",
+    "select_dandi_assets",
     "verified_relocate",
     "verify_pins",
 ]

@@ -8,17 +8,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+from fsspec.asyn import get_loop, sync
 
 from ..catalog.locate import clean_relocate
 from ..errors import (
     DandiAPIError,
     IntakeNWBError,
     PinMismatchError,
+    RemoteIOError,
     SourceNotFoundError,
 )
 from ..sources import Source, identity_matches
-from .client import TOKEN_ENV, _origin
+from ..sources.dandiapi import TOKEN_ENV, origin
+from ..sources.sessions import loop_http
 
 PIN_KEY = "dandi"  # catalog metadata block
 
@@ -34,29 +36,40 @@ class _Probe:
 def _probe(url: str, *, ranged: bool, token: str | None, api_url: str | None,
            timeout: float) -> _Probe:
     """HEAD (S3 URLs) or a one-byte ranged GET (download URLs: their presigned targets may not
-    be HEAD-able): status, full size and ETag, redirects followed."""
+    be HEAD-able): status, full size and ETag, redirects followed. On the shared session, so
+    retried like every request (connection errors, 429, 5xx)."""
+    return sync(get_loop(), _aprobe, url, ranged, token, api_url, timeout)
+
+
+async def _aprobe(url: str, ranged: bool, token: str | None, api_url: str | None,
+                  timeout: float) -> _Probe:
+    import aiohttp
+
     headers: dict[str, str] = {"Accept-Encoding": "identity"}
-    if token and api_url and _origin(url) == _origin(api_url):
-        headers["Authorization"] = f"token {token}"  # requests drops it on leaving the host
+    if token and api_url and origin(url) == origin(api_url):
+        headers["Authorization"] = f"token {token}"  # aiohttp drops it on leaving the origin
+    session = await loop_http().set_session()
+    options: dict[str, Any] = {"allow_redirects": True,
+                               "timeout": aiohttp.ClientTimeout(total=timeout)}
     try:
         if ranged:
-            resp = requests.get(url, headers={**headers, "Range": "bytes=0-0"},
-                                allow_redirects=True, stream=True, timeout=timeout)
-            resp.close()
+            request = session.get(url, headers={**headers, "Range": "bytes=0-0"}, **options)
         else:
-            resp = requests.head(url, headers=headers, allow_redirects=True, timeout=timeout)
-    except (requests.ConnectionError, requests.Timeout) as exc:
+            request = session.head(url, headers=headers, **options)
+        async with request as resp:
+            status, got = resp.status, resp.headers
+    except (RemoteIOError, aiohttp.ClientError, TimeoutError) as exc:
         raise IntakeNWBError(f"cannot reach it to check its DANDI pin ({exc})",
                              source=url) from exc
     size: int | None = None
-    content_range = resp.headers.get("Content-Range", "")
-    if resp.status_code == 206 and "/" in content_range:
+    content_range = got.get("Content-Range", "")
+    if status == 206 and "/" in content_range:
         total = content_range.rsplit("/", 1)[1]
         size = int(total) if total.isdigit() else None
-    elif resp.headers.get("Content-Length", "").isdigit():
-        size = int(resp.headers["Content-Length"])
-    etag = resp.headers.get("ETag")
-    return _Probe(url, resp.status_code, size, etag.strip('"') if etag else None)
+    elif got.get("Content-Length", "").isdigit():
+        size = int(got["Content-Length"])
+    etag = got.get("ETag")
+    return _Probe(url, status, size, etag.strip('"') if etag else None)
 
 
 def _check_bytes(pin: Mapping[str, Any], probe: _Probe, key: str) -> None:
@@ -79,12 +92,15 @@ def _mismatch(pin: Mapping[str, Any], what: str) -> str:
 def _verify_one(key: str, pin: Mapping[str, Any], relocate: Mapping[str, str] | None,
                 token: str | None, api_url: str | None, timeout: float,
                 storage_options: Mapping[str, Any] | None = None) -> str:
-    """Check one asset; return the URL to read it from."""
+    """Check one asset; return the URL to read it from (a ``dandi://`` key: itself, since the
+    filesystem falls back to the download URL on its own)."""
     from ..store import relocate_url
 
+    named = key.startswith("dandi://")
     if pin.get("zarr_id") or pin.get("root_identity") is not None:
         target = relocate_url(key, relocate)
-        src = Source.from_url(target, pin.get("storage_options") or {})
+        options = storage_options if named and target == key else pin.get("storage_options")
+        src = Source.from_url(target, options or {})
         try:
             current = src.identity()
         except SourceNotFoundError as exc:
@@ -118,11 +134,11 @@ def _verify_one(key: str, pin: Mapping[str, Any], relocate: Mapping[str, str] | 
         if fallback.status not in (200, 206):
             raise _http_failure(pin, fallback, key)
         _check_bytes(pin, fallback, key)
-        return download
+        return key if named else download
     if probe.status != 200:
         raise _http_failure(pin, probe, key)
     _check_bytes(pin, probe, key)
-    return s3
+    return key if named else s3
 
 
 def _http_failure(pin: Mapping[str, Any], probe: _Probe, key: str) -> IntakeNWBError:
@@ -139,8 +155,8 @@ def _pinned_url(source: str, pins: Mapping[str, Mapping[str, Any]]) -> str | Non
     """The pin key a source reads: itself, or the source recorded in a reference file."""
     if source in pins:
         return source
-    by_url = {u: k for k, p in pins.items() for u in (p.get("s3_url"), p.get("download_url"))
-              if u}
+    by_url = {u: k for k, p in pins.items()
+              for u in (p.get("url"), p.get("s3_url"), p.get("download_url")) if u}
     if source in by_url:
         return by_url[source]
     local = source[7:] if source.startswith("file://") else source
@@ -173,11 +189,13 @@ def verify_pins(pins: Mapping[str, Mapping[str, Any]] | None,
     ----------
     pins:
         ``{url: pin}`` as :func:`dandi_catalog` writes into each entry's ``pins`` argument
-        (``url`` is the URL recorded in the asset's reference file). None or empty: nothing to
-        check, ``relocate`` is returned as it is.
+        (``url`` is the URL recorded in the asset's reference file: an S3 or ``dandi://`` URL;
+        see :meth:`DandiSelection.pins`). None or empty: nothing to check, ``relocate`` is
+        returned as it is.
     sources:
         What the entry reads: reference files (their recorded source is looked up), NWB URLs
-        or Zarr URLs. Sources that are not pinned are not checked. None: check every pin.
+        (S3 or ``dandi://``) or Zarr URLs. Sources that are not pinned are not checked. None:
+        check every pin.
     relocate:
         The entry's own URL prefix map; a relocated asset (a mirror) is checked where it is
         read, by size.
@@ -186,13 +204,15 @@ def verify_pins(pins: Mapping[str, Mapping[str, Any]] | None,
     api_url:
         The API whose URLs get the token (default: the download URLs' own host).
     storage_options:
-        fsspec options for relocated copies (the entry's ``storage_options``).
+        fsspec options for relocated copies and ``dandi://`` Zarr assets (the entry's
+        ``storage_options``).
 
     Returns
     -------
     dict
         The relocation map to read with: ``relocate`` plus ``{pinned URL: download URL}`` for
-        assets whose S3 URL refused access. Pass it on as ``relocate=``.
+        S3 URLs that refused access (``dandi://`` URLs fall back to the download URL by
+        themselves, so they are not relocated). Pass it on as ``relocate=``.
 
     Raises
     ------

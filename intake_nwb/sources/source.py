@@ -49,7 +49,7 @@ def _options_for(url: str, storage_options: Mapping[str, Any] | None) -> dict[st
     return opts
 
 
-_KNOWN_PROTOCOLS = {"s3", "gs", "gcs", "az", "abfs", "http", "https", "file", "memory"}
+_KNOWN_PROTOCOLS = {"s3", "gs", "gcs", "az", "abfs", "http", "https", "file", "memory", "dandi"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,12 @@ class Source:
         url = os.fspath(url)
         if _protocol(url) == "file":
             url = os.path.abspath(os.path.expanduser(split_protocol(url)[1]))
-        return cls(url, _options_for(url, storage_options))
+        options = _options_for(url, storage_options)
+        if _protocol(url) == "dandi":  # names its version, as files their absolute path
+            from .dandi import canonical_url
+
+            url = canonical_url(url, options)
+        return cls(url, options)
 
     @property
     def protocol(self) -> str:

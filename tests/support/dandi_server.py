@@ -12,7 +12,7 @@ Two stdlib ``ThreadingHTTPServer`` s run in daemon threads:
       GET  /api/dandisets/{id}/versions/{version}/                the version's metadata
       GET  /api/dandisets/{id}/versions/{version}/info/           VersionDetailSerializer
       GET  /api/dandisets/{id}/versions/{version}/assets/         paginated AssetSerializer
-           ?glob=&metadata=&order=&page=&page_size=               (count/next/previous/results)
+           ?glob=&path=&metadata=&order=&page=&page_size=         (count/next/previous/results)
       GET  /api/dandisets/{id}/versions/{version}/assets/{aid}/   the asset's full metadata
       GET  /api/assets/{aid}/                                     the asset's full metadata
       GET  /api/assets/{aid}/info/                                AssetSerializer + metadata
@@ -64,7 +64,7 @@ from typing import Any, Self
 
 from .servers import MotoS3Server
 
-__all__ = ["DandiTestServer", "dandi_etag", "zarr_checksum"]
+__all__ = ["DandiTestServer", "dandi_etag", "example_archive", "zarr_checksum"]
 
 SCHEMA_VERSION = "0.6.4"
 DANDI_PART_SIZE = 64 * 2**20  # dandischema's DEFAULT_PART_SIZE
@@ -734,8 +734,9 @@ class DandiTestServer:
             rx = re.compile("^" + re.escape(glob).replace("\\*", ".*") + "$", re.IGNORECASE)
             assets = [a for a in assets if rx.search(a.path)]
         prefix = query.get("path")
-        if prefix:
-            assets = [a for a in assets if a.path.lower().startswith(prefix.lower())]
+        if prefix:  # dandi-archive: istartswith, or the asset at exactly that path if there is one
+            exact = [a for a in assets if a.path == prefix]
+            assets = exact or [a for a in assets if a.path.lower().startswith(prefix.lower())]
         order = query.get("order", "created")
         key = order.lstrip("-")
         if key not in ("created", "modified", "path"):
@@ -793,6 +794,7 @@ class _InvalidPage(_NotFound):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # concurrent range reads open many connections at once
     archive: DandiTestServer
 
 
@@ -885,6 +887,8 @@ class _GateHandler(_Base):
             resp = conn.getresponse()
             body = resp.read()
             out = {k: v for k, v in resp.getheaders() if k.lower() not in _HOP_HEADERS}
+            # logged before answering: a client may look at the log as soon as it has the answer
+            archive.record("s3", f"{self.command} {self.path}", resp.status)
             if head:
                 length = resp.getheader("Content-Length")
                 self.send_response(resp.status)
@@ -895,7 +899,47 @@ class _GateHandler(_Base):
                 self.end_headers()
             else:
                 self._send(resp.status, body, out)
-            archive.record("s3", f"{self.command} {self.path}", resp.status)
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+# -- the archive the DANDI tests read -------------------------------------------------------------
+
+#: (file below the real-data directory, its path in the archive)
+ALM_1 = ("dandi-cli/sub-anm369963_ses-20170228.nwb",
+         "sub-anm369963/sub-anm369963_ses-20170228.nwb")
+ALM_2 = ("dandi-cli/sub-anm372793_ses-20170508.nwb",
+         "sub-anm372793/sub-anm372793_ses-20170508.nwb")
+OGEN = ("hdmf-zarr/sub_anm00239123_ses_20170627T093549_ecephys_and_ogen.nwb",
+        "sub-anm00239123/sub-anm00239123_ses-20170627T093549_ecephys+ogen.nwb")
+ZARR = ("test-hdmf-zarr/consolidated.nwb.zarr", "sub-zarr/sub-zarr_ses-1.nwb.zarr")
+DANDISET, SINGLE, EMBARGOED, DRAFT_ONLY = "000123", "000124", "000125", "000126"
+
+
+def example_archive(srv: DandiTestServer, data_dir: Path, scratch: Path) -> dict[str, Any]:
+    """Fill ``srv``: ``DANDISET`` has a published version of 3 NWB assets (2 HDF5, 1 Zarr) and
+    a video, and a draft that moved on (``OGEN`` added); ``SINGLE`` one published session (to
+    tamper with); ``EMBARGOED`` one behind the API key; ``DRAFT_ONLY`` was never published.
+
+    Returns ``{"server", "version", "single_version", "data_dir"}``.
+    """
+    ds = srv.create_dandiset(DANDISET, name="ALM delay response (local)")
+    for local, path in (ALM_2, ZARR, ALM_1):  # created out of path order
+        srv.add_asset(ds, data_dir / local, path)
+    video = scratch / "video.mp4"
+    video.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(1000))
+    srv.add_asset(ds, video, "sub-anm369963/sub-anm369963_ses-20170228_video.mp4",
+                  metadata={"encodingFormat": "video/mp4"})
+    published = srv.publish(ds, "0.230101.1200")
+    srv.add_asset(ds, data_dir / OGEN[0], OGEN[1])  # the draft moves on; the version not
+    single = srv.create_dandiset(SINGLE, name="one session")
+    srv.add_asset(single, data_dir / ALM_1[0], ALM_1[1])
+    single_version = srv.publish(single, "0.230202.1000")
+    srv.create_dandiset(EMBARGOED, name="embargoed", embargoed=True)
+    srv.add_asset(EMBARGOED, data_dir / ALM_2[0], ALM_2[1])
+    srv.publish(EMBARGOED, "0.230303.1000")
+    srv.create_dandiset(DRAFT_ONLY, name="draft only")
+    srv.add_asset(DRAFT_ONLY, data_dir / ALM_1[0], ALM_1[1])
+    return {"server": srv, "version": published, "single_version": single_version,
+            "data_dir": data_dir}

@@ -1,29 +1,35 @@
-"""A DANDI asset as the API describes it: ids, path, size, digests, content URLs."""
+"""A DANDI asset as the API describes it: ids, path, size, digests, content URLs.
+
+API answers are checked before anything is read from them: an asset path must be one the
+archive accepts (:func:`~intake_nwb.sources.dandiurl.check_path`), the download URL must be on
+the API's own origin (it gets the API key), and the S3 URL on an AWS S3 host, on the API's
+host (a local or self-hosted archive), or on a host the caller trusts (``content_hosts``), over
+https (http only when the API itself is http). Anything else raises :class:`DandiAPIError`.
+"""
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import (
-    DandiAPIError,
-)
+from ..errors import DandiAPIError
+from .dandiurl import DandiURLError, check_path, path_labels
 
 _AWS_VHOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com$")
 _AWS_PATH = re.compile(r"^s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com$")
 
 
-def _s3_location(url: str) -> tuple[str, str, str | None]:
+def s3_location(url: str) -> tuple[str, str, str | None]:
     """``(bucket, key, endpoint_url)`` of an S3 object URL (virtual-host or path style).
 
     Examples
     --------
-    >>> _s3_location("https://dandiarchive.s3.amazonaws.com/zarr/abc/")
+    >>> s3_location("https://dandiarchive.s3.amazonaws.com/zarr/abc/")
     ('dandiarchive', 'zarr/abc/', None)
-    >>> _s3_location("http://127.0.0.1:9000/dandiarchive/zarr/abc/")
+    >>> s3_location("http://127.0.0.1:9000/dandiarchive/zarr/abc/")
     ('dandiarchive', 'zarr/abc/', 'http://127.0.0.1:9000')
     """
     u = urllib.parse.urlsplit(url)
@@ -70,9 +76,14 @@ class DandiAsset:
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def from_api(cls, record: Mapping[str, Any]) -> DandiAsset:
+    def from_api(cls, record: Mapping[str, Any], *, api_url: str | None = None,
+                 content_hosts: Iterable[str] = ()) -> DandiAsset:
         """From an item of ``/versions/{v}/assets/?metadata=true`` or from an asset's metadata
-        alone (``/assets/{id}/``)."""
+        alone (``/assets/{id}/``).
+
+        ``api_url``: the API that answered; given, the path and content URLs are checked (see
+        the module documentation; ``content_hosts``: more hosts trusted for S3 URLs).
+        """
         meta = dict(record.get("metadata") or ({} if "asset_id" in record else record))
         asset_id = record.get("asset_id") or meta.get("identifier")
         if not asset_id:
@@ -81,15 +92,46 @@ class DandiAsset:
         blob_id = record.get("blob")
         if "asset_id" not in record:  # metadata only: the ids are in the S3 URL
             s3 = next((u for u in _content_urls(meta) if "/download" not in u), "")
-            key = _s3_location(s3)[1] if s3 else ""
+            key = s3_location(s3)[1] if s3 else ""
             if meta.get("encodingFormat") == "application/x-zarr" or key.startswith("zarr/"):
                 zarr_id = key.strip("/").split("/")[1] if key.count("/") >= 1 else None
             elif key.startswith("blobs/"):
                 blob_id = key.rstrip("/").rsplit("/", 1)[-1]
-        return cls(asset_id=str(asset_id), path=str(record.get("path") or meta.get("path")),
-                   size=int(record.get("size") or meta.get("contentSize") or 0),
-                   blob_id=blob_id, zarr_id=zarr_id, created=record.get("created"),
-                   modified=record.get("modified") or meta.get("dateModified"), metadata=meta)
+        asset = cls(asset_id=str(asset_id), path=str(record.get("path") or meta.get("path")),
+                    size=int(record.get("size") or meta.get("contentSize") or 0),
+                    blob_id=blob_id, zarr_id=zarr_id, created=record.get("created"),
+                    modified=record.get("modified") or meta.get("dateModified"), metadata=meta)
+        if api_url is not None:
+            asset._check(api_url, content_hosts)
+        return asset
+
+    def _check(self, api_url: str, content_hosts: Iterable[str]) -> None:
+        where = f"{api_url} asset {self.asset_id}"
+        try:
+            check_path(self.path, where)
+        except DandiURLError as exc:
+            raise DandiAPIError(f"the API answered {exc.message}", source=where) from None
+        api = urllib.parse.urlsplit(api_url)
+        if self.download_url:
+            u = urllib.parse.urlsplit(self.download_url)
+            if (u.scheme, u.netloc.lower()) != (api.scheme, api.netloc.lower()):
+                raise DandiAPIError(f"download URL {self.download_url} is not on the API's "
+                                    "origin: not read", source=f"{where} ({self.path})")
+        if self.s3_url:
+            u = urllib.parse.urlsplit(self.s3_url)
+            host = (u.hostname or "").lower()
+            trusted = (host.endswith(".amazonaws.com") or host == (api.hostname or "").lower()
+                       or host in {h.lower() for h in content_hosts})
+            schemes = ("https", "http") if api.scheme == "http" else ("https",)
+            if not trusted or u.scheme not in schemes:
+                raise DandiAPIError(
+                    f"S3 URL {self.s3_url} is on an unexpected host: not read (trust it with "
+                    "the storage option content_hosts=[...])", source=f"{where} ({self.path})")
+
+    @property
+    def labels(self) -> dict[str, str | None]:
+        """``subject`` and ``session`` of the asset's BIDS-like path (see :func:`path_labels`)."""
+        return path_labels(self.path)
 
     @property
     def is_zarr(self) -> bool:
@@ -137,7 +179,7 @@ class DandiAsset:
         if self.is_zarr:
             if not self.s3_url:
                 raise DandiAPIError("a Zarr asset without an S3 URL", source=self.path)
-            bucket, key, _ = _s3_location(self.s3_url)
+            bucket, key, _ = s3_location(self.s3_url)
             return f"s3://{bucket}/{key.rstrip('/')}"
         url = self.s3_url or self.download_url
         if not url:
@@ -149,13 +191,14 @@ class DandiAsset:
         """fsspec options for :attr:`read_url` (anonymous S3, the endpoint of a non-AWS S3)."""
         if not self.is_zarr or not self.s3_url:
             return {}
-        endpoint = _s3_location(self.s3_url)[2]
+        endpoint = s3_location(self.s3_url)[2]
         return {"anon": True, **({"endpoint_url": endpoint} if endpoint else {})}
 
-    def pin(self, dandiset_id: str, version: str) -> dict[str, Any]:
-        """What a catalog records about this asset and :func:`verify_pins` checks."""
+    def pin(self, dandiset_id: str, version: str, url: str | None = None) -> dict[str, Any]:
+        """What a catalog records about this asset and ``verify_pins`` checks (``url``: the
+        asset's ``dandi://`` URL, recorded when given)."""
         pin: dict[str, Any] = {
-            "dandiset": f"{dandiset_id}/{version}", "asset_id": self.asset_id,
+            "dandiset": f"{dandiset_id}/{version}", "url": url, "asset_id": self.asset_id,
             "path": self.path, "size": self.size, "s3_url": self.s3_url,
             "download_url": self.download_url}
         if self.is_zarr:
