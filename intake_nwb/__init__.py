@@ -19,28 +19,29 @@ from ._version import __version__
 
 # public name -> module that defines it
 _EXPORTS = {
-    # errors
-    "IntakeNWBError": "errors", "BatchError": "errors", "NotNWBError": "errors",
-    "PinMismatchError": "errors", "SchemaConflictError": "errors",
-    "SourceNotFoundError": "errors", "StaleReferenceError": "errors",
+    # errors and warnings
+    "BatchError": "errors", "DandiAPIError": "errors", "DandiNotFoundError": "errors",
+    "DataWarning": "errors", "DraftVersionWarning": "errors", "IntakeNWBError": "errors",
+    "IntakeNWBWarning": "errors", "NotNWBError": "errors", "PinMismatchError": "errors",
+    "RemoteIOError": "errors", "SchemaConflictError": "errors", "SchemaConflictWarning": "errors",
+    "SkippedWarning": "errors", "SourceNotFoundError": "errors", "StaleReferenceError": "errors",
     "TableNotFoundError": "errors", "TimeSeriesNotFoundError": "errors",
-    "TranslationError": "errors", "RemoteIOError": "errors", "IntakeNWBWarning": "errors",
-    "DataWarning": "errors", "SchemaConflictWarning": "errors", "SkippedWarning": "errors",
+    "TranslationError": "errors",
     # layer 2: references
-    "index": "refs", "default_refs_dir": "refs",
+    "default_refs_dir": "refs", "index": "refs",
     # layer 3: store
     "open_store": "store",
     # layer 5: frames
-    "scan_nwb": "frames", "read_nwb": "frames", "get_df": "frames",
-    "get_table_schema": "frames", "get_metadata_df": "frames", "get_timeseries": "frames",
-    "get_timeseries_dataset": "frames", "open_nwb": "frames", "LazyNWB": "frames",
-    "get_internal_paths": "frames", "describe": "frames",
-    # layer 6: catalogs, DANDI
-    "build_catalog": "catalog", "open_catalog": "catalog", "check_catalog": "catalog",
-    "UnsafeCatalogError": "catalog",
-    "dandi_catalog": "dandi", "get_dandi_sources": "dandi", "get_dandi_assets": "dandi",
-    "verify_pins": "dandi", "DandiAPIError": "errors", "DandiNotFoundError": "errors",
-    "DraftVersionWarning": "errors",
+    "LazyNWB": "frames", "describe": "frames", "get_df": "frames", "get_internal_paths": "frames",
+    "get_metadata_df": "frames", "get_table_schema": "frames", "get_timeseries": "frames",
+    "get_timeseries_dataset": "frames", "open_nwb": "frames", "read_nwb": "frames",
+    "scan_nwb": "frames",
+    # layer 6: catalogs
+    "UnsafeCatalogError": "catalog", "build_catalog": "catalog", "check_catalog": "catalog",
+    "open_catalog": "catalog",
+    # layer 7: DANDI
+    "dandi_catalog": "dandi", "get_dandi_assets": "dandi", "get_dandi_sources": "dandi",
+    "get_dandi_urls": "dandi", "select_dandi_assets": "dandi", "verify_pins": "dandi",
 }
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "describe",
     "get_dandi_assets",
     "get_dandi_sources",
+    "get_dandi_urls",
     "get_df",
     "get_internal_paths",
     "get_metadata_df",
@@ -84,6 +86,7 @@ __all__ = [
     "open_store",
     "read_nwb",
     "scan_nwb",
+    "select_dandi_assets",
     "verify_pins",
 ]
 
@@ -103,7 +106,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from .catalog import UnsafeCatalogError, build_catalog, check_catalog, open_catalog
-    from .dandi import dandi_catalog, get_dandi_assets, get_dandi_sources, verify_pins
+    from .dandi import (
+        dandi_catalog,
+        get_dandi_assets,
+        get_dandi_sources,
+        get_dandi_urls,
+        select_dandi_assets,
+        verify_pins,
+    )
     from .errors import (
         BatchError,
         DandiAPIError,

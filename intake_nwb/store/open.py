@@ -206,7 +206,9 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
     Failures follow ``errors`` (see :func:`intake_nwb.index`); the order of ``sources`` is kept.
     """
     srcs = list(sources) if _all_sources(sources) else expand(sources, storage_options)
-    stores, failures = fan_out(lambda s: open_store(s, **kwargs), srcs, key=lambda s: s.url,
+    # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
+    stores, failures = fan_out(lambda s: open_store(s, storage_options=storage_options, **kwargs),
+                               srcs, key=lambda s: s.url,
                                progress=progress, desc="opening NWB")
     failures = {url: exc if isinstance(exc, IntakeNWBError) else
                 IntakeNWBError(f"{type(exc).__name__}: {exc}", source=url)
