@@ -71,8 +71,12 @@ async def retry_middleware(req: Any, handler: Callable[[Any], Awaitable[Any]]) -
                 break
             await asyncio.sleep(wait)
             retry_after = None
+        left = deadline - loop.time()
+        if left <= 0:
+            break
         try:
-            resp = await handler(req)
+            async with asyncio.timeout(left):  # the deadline bounds every attempt too
+                resp = await handler(req)
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             continue
@@ -89,7 +93,8 @@ async def retry_middleware(req: Any, handler: Callable[[Any], Awaitable[Any]]) -
                                 source=str(req.url))
         if resp.status == 206:
             try:
-                body = await resp.read()
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    body = await resp.read()
             except (TimeoutError, aiohttp.ClientPayloadError,
                     aiohttp.ClientConnectionError) as exc:
                 last = f"body cut short ({type(exc).__name__}: {exc})"

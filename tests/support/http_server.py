@@ -213,7 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", self._guess_type(path))
             self.send_header("Content-Length", str(length))
             self.send_header("Accept-Ranges", "bytes")
-            self.send_header("ETag", etag)
+            if self.server.etags:
+                self.send_header("ETag", etag)
             self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
             if status == 206:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
@@ -343,9 +344,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, addr: tuple[str, int], root: Path, state: _State,
-                 backlog: int | None = None) -> None:
+                 backlog: int | None = None, etags: bool = True) -> None:
         self.root = root
         self.state = state
+        self.etags = etags
         if backlog is not None:  # e.g. 5, as Python's http.server: a test of polite clients
             self.request_queue_size = backlog
         self._conns: set[socket.socket] = set()
@@ -356,6 +358,9 @@ class _Server(ThreadingHTTPServer):
         with self._conns_lock:
             if add:
                 self._conns.add(conn)
+                with self.state.lock:
+                    peak = self.state.counts["peak_connections"]
+                    self.state.counts["peak_connections"] = max(peak, len(self._conns))
             else:
                 self._conns.discard(conn)
 
@@ -383,9 +388,12 @@ class RangeHTTPServer:
     """
 
     def __init__(self, root: str | os.PathLike[str], latency: float = 0.0, port: int = 0,
-                 backlog: int | None = None) -> None:
+                 backlog: int | None = None, etags: bool = True) -> None:
+        """``backlog``: the listen queue (Python's ``http.server`` has 5); ``etags=False``
+        serves no ``ETag`` (as ``http.server``), so clients have only size and mtime."""
         self.root = Path(root).resolve()
         self._backlog = backlog
+        self._etags = etags
         if not self.root.is_dir():
             raise NotADirectoryError(f"RangeHTTPServer root is not a directory: {self.root}")
         self._initial_latency = float(latency)
@@ -401,7 +409,8 @@ class RangeHTTPServer:
         if self._server is not None:
             return self
         self._state.stopping.clear()
-        self._server = _Server(("127.0.0.1", self._port), self.root, self._state, self._backlog)
+        self._server = _Server(("127.0.0.1", self._port), self.root, self._state, self._backlog,
+                               self._etags)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -510,11 +519,11 @@ class RangeHTTPServer:
         """Counters since the last reset.
 
         ``requests`` (all, faults included), ``get``, ``head``, ``range_gets`` (206),
-        ``full_gets`` (200), ``not_found``, ``unsatisfiable``, ``faults`` and ``bytes_sent``
-        (body bytes only).
+        ``full_gets`` (200), ``not_found``, ``unsatisfiable``, ``faults``, ``bytes_sent``
+        (body bytes only) and ``peak_connections`` (most connections open at once).
         """
         keys = ("requests", "get", "head", "range_gets", "full_gets", "not_found",
-                "unsatisfiable", "faults", "bytes_sent")  # fmt: skip
+                "unsatisfiable", "faults", "bytes_sent", "peak_connections")  # fmt: skip
         with self._state.lock:
             out = {k: 0 for k in keys}
             out.update(self._state.counts)
