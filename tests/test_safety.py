@@ -5,6 +5,7 @@ foreign byte, send no request anywhere but the source, and keep memory bounded."
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import subprocess
 import sys
@@ -159,21 +160,23 @@ def _read_ts1(refs: Path) -> str:
             "    print('ERROR', type(exc).__name__, exc)\n")
 
 
-def _zlib_bomb(n_bytes: int) -> str:
-    return "base64:" + base64.b64encode(zlib.compress(bytes(n_bytes), 9)).decode()
+@functools.cache
+def _zlib_bomb() -> str:
+    """256 MiB of zeros in a 256 KB zlib stream (inline data)."""
+    return "base64:" + base64.b64encode(zlib.compress(bytes(2**28), 9)).decode()
 
 
-def test_a_chunk_declaring_a_gibibyte_is_refused(lab: dict[str, Any]) -> None:
-    """1 GiB declared, backed by a 1 MB zlib stream (inline): refused before decoding."""
+def test_a_chunk_declaring_too_much_is_refused(lab: dict[str, Any]) -> None:
+    """256 MiB declared, backed by a 256 KB zlib stream (inline): refused before decoding."""
     def bomb(doc: dict[str, Any]) -> None:
         refs = doc["refs"]
         zarray = json.loads(refs["acquisition/ts1/data/.zarray"])
-        zarray.update(shape=[2**27], chunks=[2**27], filters=[{"id": "zlib", "level": 9}])
+        zarray.update(shape=[2**25], chunks=[2**25], filters=[{"id": "zlib", "level": 9}])
         refs["acquisition/ts1/data/.zarray"] = json.dumps(zarray)
         zmeta = json.loads(refs[".zmetadata"])
         zmeta["metadata"]["acquisition/ts1/data/.zarray"] = zarray
         refs[".zmetadata"] = json.dumps(zmeta)
-        refs["acquisition/ts1/data/0"] = _zlib_bomb(2**30)
+        refs["acquisition/ts1/data/0"] = _zlib_bomb()
 
     _edit(lab["refs"], bomb)
     grown, out = _peak_rss_mib(_read_ts1(lab["refs"]))
@@ -183,7 +186,7 @@ def test_a_chunk_declaring_a_gibibyte_is_refused(lab: dict[str, Any]) -> None:
 
 
 def test_a_small_chunk_that_inflates_is_refused(lab: dict[str, Any]) -> None:
-    """800 bytes declared, a zlib stream inflating to 1 GiB: decoding stops at 801 bytes."""
+    """800 bytes declared, a zlib stream inflating to 256 MiB: decoding stops at 801 bytes."""
     def bomb(doc: dict[str, Any]) -> None:
         refs = doc["refs"]
         for key in ("acquisition/ts1/data/.zarray",):
@@ -193,7 +196,7 @@ def test_a_small_chunk_that_inflates_is_refused(lab: dict[str, Any]) -> None:
             zmeta = json.loads(refs[".zmetadata"])
             zmeta["metadata"][key] = zarray
             refs[".zmetadata"] = json.dumps(zmeta)
-        refs["acquisition/ts1/data/0"] = _zlib_bomb(2**30)
+        refs["acquisition/ts1/data/0"] = _zlib_bomb()
 
     _edit(lab["refs"], bomb)
     grown, out = _peak_rss_mib(_read_ts1(lab["refs"]))
