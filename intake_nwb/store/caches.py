@@ -11,11 +11,14 @@ from typing import Any
 
 from zarr.storage import WrapperStore
 
-from ..util.atomic import atomic_write
+from ..util.atomic import atomic_write, clean_stale_files
 from ..util.lru import LRU
 
 #: bytes of chunks kept per store with ``cache="memory"``
 MEMORY_CACHE_BYTES = 512 * 2**20
+
+
+_cleaned: set[Path] = set()
 
 
 class ChunkCacheStore(WrapperStore):  # type: ignore[type-arg]
@@ -41,6 +44,9 @@ class ChunkCacheStore(WrapperStore):  # type: ignore[type-arg]
         self._dir = (Path(directory) / hashlib.sha256(namespace.encode()).hexdigest()[:24]
                      if directory is not None else None)
         self._resolve = resolve
+        if self._dir is not None and self._dir not in _cleaned:
+            _cleaned.add(self._dir)  # once per process: killed writers' temporary files
+            clean_stale_files(self._dir)
 
     async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
         if key.rsplit("/", 1)[-1].startswith(".z"):  # metadata: small, and read once anyway
