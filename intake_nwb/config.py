@@ -9,7 +9,16 @@ Each attribute ``name`` is read from ``INTAKE_NWB_<NAME>`` (``INTAKE_NWB_MAX_WOR
 - ``max_workers``: threads for per-file work (opening, reading, inspecting);
 - ``progress``: progress bars: ``auto`` (default: batches of many files), ``1``/``0``;
 - ``refs_dir``: where reference files go (default: the user cache);
-- ``cache_dir``: the disk chunk cache (``cache="disk"``; default: the user cache).
+- ``cache_dir``: the disk chunk cache (``cache="disk"``; default: the user cache);
+- ``max_chunk_bytes``: the largest decoded chunk a file may declare (bounds memory per chunk);
+- ``max_fill_bytes``: the most fill value an array of a reference set may declare beyond the
+  chunks it references (a shape inflated by hand would otherwise allocate it);
+- ``allow_unrecorded_refs``: open reference files that do not record their source (``1``; by
+  default they are refused: nothing would confine their references);
+- ``http_connections``: connections per host for HTTP(S) sources;
+- ``http_connect_timeout``, ``http_read_timeout``: seconds to connect, and to wait for each
+  piece of a response;
+- ``http_deadline``: seconds after which an HTTP request is not tried again.
 
 Examples
 --------
@@ -37,6 +46,8 @@ PROGRESS_AUTO_MIN = 16
 def _parse(kind: Any, text: str) -> Any:
     if kind in ("int", int):
         return int(text)
+    if kind in ("float", float):
+        return float(text)
     if kind in ("bool | None", "bool"):
         low = text.strip().lower()
         if low in ("", "auto"):
@@ -53,6 +64,13 @@ class Config:
     progress: bool | None = None
     refs_dir: str | None = None
     cache_dir: str | None = None
+    max_chunk_bytes: int = 64 * 2**20
+    max_fill_bytes: int = 256 * 2**20
+    allow_unrecorded_refs: bool = False
+    http_connections: int = 8
+    http_connect_timeout: float = 5.0
+    http_read_timeout: float = 10.0
+    http_deadline: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:

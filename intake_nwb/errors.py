@@ -62,6 +62,25 @@ class StaleReferenceError(IntakeNWBError):
     """A reference file describes a different version of its source (size/ETag/mtime changed)."""
 
 
+class UnsafeReferenceError(IntakeNWBError):
+    """A reference set reaches outside its source (another file or URL, a byte range off the
+    file) or does not say which source it describes; refused before any byte is read."""
+
+
+class CorruptReferenceError(IntakeNWBError):
+    """A reference set is damaged or incomplete (a record file it lists is missing or
+    unreadable); never read as fill values."""
+
+
+class LimitExceededError(IntakeNWBError):
+    """Metadata declares more than a limit allows (a chunk's decoded size, an array's fill);
+    hostile or corrupt, or a file that needs a higher limit (see :mod:`intake_nwb.config`)."""
+
+
+class DecodeError(IntakeNWBError):
+    """A chunk's bytes could not be decoded (corrupt data, or more than it declares)."""
+
+
 class TableNotFoundError(IntakeNWBError, KeyError):
     """The requested table path is not a DynamicTable in the file."""
 

@@ -21,11 +21,19 @@ import platformdirs
 
 from ..errors import IntakeNWBError
 from ..sources import Source
-from ..util.atomic import TMP_PREFIX, atomic_write, shareable
+from ..util.atomic import (
+    TMP_PREFIX,
+    atomic_write,
+    clean_stale_files,
+    pinned_dir,
+    remove_dir,
+    replacing_dir,
+)
 from ..util.lru import LRU
+from .parquet import META_KEY, CheckedReferenceMapper
+from .validate import Confinement
 
 LAYOUT_VERSION = 1
-META_KEY = "intake_nwb"
 PARQUET_MIN_CHUNKS = 100_000  # above this many chunk references, write kerchunk's parquet layout
 PARQUET_RECORD_SIZE = 100_000
 
@@ -60,25 +68,41 @@ def existing(path: Path) -> Path | None:
 
 
 def write(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write atomically; kerchunk's parquet layout when there are very many chunks."""
+    """Write atomically; kerchunk's parquet layout when there are very many chunks.
+
+    Whichever layout is written replaces the other only once it is in place, so a reader finds
+    the old set or the new one, never a mix and never none.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_once(path.parent)
     if refset.get("n_chunks", 0) >= PARQUET_MIN_CHUNKS:
-        return _write_parquet(parquet_path(path), refset, meta)
+        written = _write_parquet(parquet_path(path), refset, meta)
+        path.with_suffix(".json").unlink(missing_ok=True)
+        return written
     doc = {"version": 1, META_KEY: meta, "templates": refset["templates"], "refs": refset["refs"]}
     atomic_write(path, json.dumps(doc, separators=(",", ":")).encode())
-    stale_parquet = parquet_path(path)
-    if stale_parquet.exists():
-        shutil.rmtree(stale_parquet, ignore_errors=True)
+    if existing(parquet_path(path)) is not None or parquet_path(path).is_symlink():
+        remove_dir(parquet_path(path))
     return path
 
 
+_cleaned: set[Path] = set()
+
+
+def _clean_once(directory: Path) -> None:
+    """Leftovers of killed writers go, once per process and folder (an hour old at least)."""
+    if directory not in _cleaned:
+        _cleaned.add(directory)
+        clean_stale_files(directory)
+
+
 def _write_parquet(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """A new version of the parquet set beside the old one, swapped in by one rename; its
+    ``.zmetadata`` lists every record file written, so a missing one is never read as fill."""
     from fsspec.implementations.reference import LazyReferenceMapper
 
     url = refset["templates"]["u"]
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=TMP_PREFIX, suffix=".parq"))
-    shareable(tmp, directory=True)
-    try:
+    with replacing_dir(path) as tmp:
         out = LazyReferenceMapper.create(str(tmp), fs=fsspec.filesystem("file"),
                                          record_size=PARQUET_RECORD_SIZE, engine="pyarrow")
         for key in sorted(refset["refs"]):
@@ -89,23 +113,33 @@ def _write_parquet(path: Path, refset: dict[str, Any], meta: dict[str, Any]) -> 
         out.flush()
         zmeta_file = tmp / ".zmetadata"
         zmeta = json.loads(zmeta_file.read_text())
-        zmeta[META_KEY] = meta
+        records = {}
+        for key in zmeta["metadata"]:
+            if key.endswith("/.zarray"):
+                field = key[: -len("/.zarray")]
+                found = sorted(int(p.name.split(".")[1]) for p in (tmp / field).glob("refs.*.parq"))
+                if found:
+                    records[field] = found
+        zmeta[META_KEY] = {**meta, "records": records}
         zmeta_file.write_text(json.dumps(zmeta))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    path.with_suffix(".json").unlink(missing_ok=True)
     return path
 
 
-def open_parquet(path: str | os.PathLike[str]) -> Any:
-    """The lazy reference mapping of a parquet reference set, read with pyarrow."""
-    from fsspec.implementations.reference import LazyReferenceMapper
+def update_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Replace the ``intake_nwb`` block of a reference set in place (atomically; the
+    references themselves are unchanged)."""
+    if path.is_dir():
+        zmeta_file = pinned_dir(path) / ".zmetadata"
+        zmeta = json.loads(zmeta_file.read_text())
+        atomic_write(zmeta_file, json.dumps({**zmeta, META_KEY: meta}))
+        return
+    atomic_write(path, json.dumps({**load(path), META_KEY: meta}, separators=(",", ":")))
 
-    return LazyReferenceMapper(os.fspath(path), fs=fsspec.filesystem("file"), engine="pyarrow")
+
+def open_parquet(path: str | os.PathLike[str], conf: Confinement, read_url: str) -> Any:
+    """The lazy reference mapping of a parquet set (one version: pass :func:`pinned_dir`'s
+    path), each record file checked as it is loaded (see :class:`CheckedReferenceMapper`)."""
+    return CheckedReferenceMapper(os.fspath(path), conf, read_url)
 
 
 _docs: LRU[dict[str, Any]] = LRU(max_items=64)
@@ -140,7 +174,7 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
         if p.is_dir():
-            return json.loads((p / ".zmetadata").read_text()).get(META_KEY, {})
+            return json.loads((pinned_dir(p) / ".zmetadata").read_text()).get(META_KEY, {})
         return load(p).get(META_KEY, {})
     except (OSError, ValueError) as exc:
         raise IntakeNWBError(f"unreadable reference file ({exc})", source=str(p)) from exc
@@ -160,7 +194,11 @@ def local_copy_of(src: Source, *, immutable: bool = False) -> str:
         tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=TMP_PREFIX)) / src.name
         try:
             src.fs.get(src.fs_path, str(tmp), recursive=src.url.endswith(".parq"))
-            os.replace(tmp, dest)
+            try:
+                os.replace(tmp, dest)
+            except OSError:  # another process fetched the same copy first
+                if not dest.exists():
+                    raise
         finally:
             shutil.rmtree(tmp.parent, ignore_errors=True)
     return str(dest)

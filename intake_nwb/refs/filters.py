@@ -1,7 +1,8 @@
 """HDF5 filter pipelines as numcodecs configurations.
 
-Only filters whose numcodecs codec decodes HDF5's bytes exactly are mapped; a pipeline with
-anything else returns ``None`` and the translator inlines that dataset's decoded values instead.
+Only filters whose codec decodes HDF5's bytes exactly are mapped (numcodecs', and h5py's LZF
+through :mod:`.lzf`); a pipeline with anything else returns ``None`` and the translator inlines
+that dataset's decoded values instead (small datasets only).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import h5py
+
+from . import lzf  # noqa: F401 - registers the LZF codec
 
 # HDF5 filter ids (H5Zpublic.h and the registered-filter list)
 DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
@@ -26,9 +29,12 @@ def filter_pipeline(dcpl: h5py.h5p.PropDCID) -> list[tuple[int, tuple[int, ...],
     return out
 
 
-def to_numcodecs(pipeline: list[tuple[int, tuple[int, ...], str]], itemsize: int
-                 ) -> list[dict[str, Any]] | None:
-    """Zarr v2 ``filters`` (decode runs in reverse, as HDF5 does) or None if not decodable."""
+def to_numcodecs(pipeline: list[tuple[int, tuple[int, ...], str]], itemsize: int,
+                 chunk_bytes: int) -> list[dict[str, Any]] | None:
+    """Zarr v2 ``filters`` (decode runs in reverse, as HDF5 does) or None if not decodable.
+
+    ``chunk_bytes``: a chunk's decoded size (LZF's bound).
+    """
     codecs: list[dict[str, Any]] = []
     for fid, values, _name in pipeline:
         if fid == DEFLATE:
@@ -39,6 +45,8 @@ def to_numcodecs(pipeline: list[tuple[int, tuple[int, ...], str]], itemsize: int
             codecs.append({"id": "fletcher32"})
         elif fid == ZSTD:
             codecs.append({"id": "zstd", "level": values[0] if values else 1})
+        elif fid == LZF:
+            codecs.append({"id": "intake_nwb.lzf", "size": chunk_bytes})
         elif fid == BZIP2:
             codecs.append({"id": "bz2", "level": values[0] if values else 9})
         elif fid == BLOSC and len(values) >= 7:

@@ -104,7 +104,7 @@ def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,
     info = src.info()  # one request serves kind and identity
     target = cache.existing(Path(path))
     if (target is not None and not overwrite and info.get("type") != "directory"
-            and is_current(target, url, file_identity(info))):
+            and is_current(target, src, file_identity(info))):
         return str(target)  # current references exist only for HDF5 sources: no need to look
     if src.is_local or info.get("type") == "directory" or src.is_refs_json:
         if _needs_no_references(src.kind(info), url):
@@ -137,13 +137,26 @@ def _needs_no_references(kind: str, url: str) -> bool:
     return False
 
 
-def is_current(path: str | os.PathLike[str], url: str, identity: Mapping[str, Any]) -> bool:
+def is_current(path: str | os.PathLike[str], src: Source, identity: Mapping[str, Any]) -> bool:
+    """References at ``path`` describe ``src`` as it is now (``identity``: its current one).
+
+    When the content is confirmed but the identity changed (``touch``, a copy of the same
+    bytes), the recorded identity is refreshed, so the next check is cheap again.
+    """
     try:
         meta = cache.read_meta(path)
     except IntakeNWBError:
         return False
-    return (meta.get("layout_version") == cache.LAYOUT_VERSION and meta.get("source") == url
-            and identity_matches(meta.get("identity", {}), identity))
+    recorded = meta.get("identity") or {}
+    if not (meta.get("layout_version") == cache.LAYOUT_VERSION and meta.get("source") == src.url
+            and src.unchanged(recorded, identity)):
+        return False
+    if not identity_matches(recorded, identity):
+        refreshed = dict(identity)
+        if "sample" in recorded:
+            refreshed["sample"] = recorded["sample"]  # same content: same sample
+        cache.update_meta(Path(path), {**meta, "identity": refreshed})
+    return True
 
 
 def translate_source(src: Source, identity: Mapping[str, Any], options: Options,
@@ -177,7 +190,7 @@ def translate_source(src: Source, identity: Mapping[str, Any], options: Options,
     return {
         "source": src.url,
         "protocol": src.protocol,
-        "identity": dict(identity),
+        "identity": src.with_sample(identity, refset.pop("extents")),
         "intake_nwb_version": __version__,
         "layout_version": cache.LAYOUT_VERSION,
         "inline_threshold": options.inline_threshold,

@@ -35,6 +35,9 @@ from .filters import describe, filter_pipeline, to_numcodecs
 
 DEFAULT_INLINE_THRESHOLD = 16 * 1024
 DEFAULT_SUBCHUNK_BYTES = 4 * 2**20
+#: datasets no codec decodes are inlined decoded up to this size; larger ones are listed as
+#: unsupported rather than written whole into the references
+MAX_INLINE_DECODED_BYTES = 16 * 2**20
 URL_TEMPLATE = "u"
 _URL_REF = "{{" + URL_TEMPLATE + "}}"
 _JSON = numcodecs.JSON()
@@ -60,6 +63,7 @@ class _State:
     seen: dict[Any, str] = field(default_factory=dict)  # HDF5 object token -> first path
     ref_cache: dict[Any, dict[str, Any]] = field(default_factory=dict)
     n_chunks: int = 0
+    extents: list[tuple[int, int]] = field(default_factory=list)  # one per stored dataset
 
     def skip(self, path: str, reason: str) -> None:
         if self.options.strict:
@@ -90,6 +94,7 @@ def translate(h5file: h5py.File, url: str, *, file_size: int | None = None,
         "refs": state.refs,
         "unsupported": state.unsupported,
         "n_chunks": state.n_chunks,
+        "extents": state.extents,
     }
 
 
@@ -257,6 +262,9 @@ def _region(ref: h5py.RegionReference, target: h5py.Dataset) -> list[list[int]]:
 
 def _dataset(state: _State, ds: h5py.Dataset, zpath: str) -> None:
     path = "/" + zpath
+    extent = _storage_extent(ds)
+    if extent is not None:
+        state.extents.append(extent)
     attrs = _attrs(state, ds, path)
     dt = ds.dtype
     shape = ds.shape
@@ -307,6 +315,18 @@ def _dataset(state: _State, ds: h5py.Dataset, zpath: str) -> None:
     if values.size:
         codec = numcodecs.get_codec(filters[0])
         _inline(state, zpath, (0,) * len(zshape), codec.encode(values))
+
+
+def _storage_extent(ds: h5py.Dataset) -> tuple[int, int] | None:
+    """Where a dataset's first bytes are stored (contiguous data or its first chunk)."""
+    dsid = ds.id
+    layout = dsid.get_create_plist().get_layout()
+    if layout == h5py.h5d.CONTIGUOUS and dsid.get_offset() is not None:
+        return int(dsid.get_offset()), int(dsid.get_storage_size())
+    if layout == h5py.h5d.CHUNKED and dsid.get_num_chunks():
+        info = dsid.get_chunk_info(0)
+        return int(info.byte_offset), int(info.size)
+    return None
 
 
 def _value_kind(dt: np.dtype) -> str:
@@ -369,7 +389,8 @@ def _direct(state: _State, ds: h5py.Dataset, zpath: str, attrs: dict[str, Any],
     dcpl = ds.id.get_create_plist()
     layout = dcpl.get_layout()
     pipeline = filter_pipeline(dcpl) if layout == h5py.h5d.CHUNKED else []
-    codecs = to_numcodecs(pipeline, dt.itemsize)
+    chunk_bytes = math.prod(ds.chunks) * dt.itemsize if ds.chunks else 0
+    codecs = to_numcodecs(pipeline, dt.itemsize, chunk_bytes)
     external = dcpl.get_external_count() > 0
 
     def inline_decoded(chunks: tuple[int, ...]) -> None:
@@ -386,21 +407,27 @@ def _direct(state: _State, ds: h5py.Dataset, zpath: str, attrs: dict[str, Any],
         _write_array(state, zpath, attrs, shape=zshape, chunks=chunks, dtype=zdtype,
                      fill_value=fill, filters=codecs or None)
         return
-    if scalar or layout in (h5py.h5d.COMPACT, h5py.h5d.VIRTUAL) or external \
-            or ds.id.get_storage_size() <= state.options.inline_threshold:
+    decoded = math.prod(zshape) * dt.itemsize
+    if scalar or layout == h5py.h5d.COMPACT or (
+            ds.id.get_storage_size() <= state.options.inline_threshold
+            and decoded <= MAX_INLINE_DECODED_BYTES):
         inline_decoded(tuple(zshape) if not scalar else (1,))
+        return
+    if layout == h5py.h5d.VIRTUAL or external:
+        _check_inline_size(decoded, "virtual or external storage")
+        inline_decoded(tuple(zshape))
         return
     if layout == h5py.h5d.CONTIGUOUS:
         _contiguous(state, ds, zpath, attrs, zdtype, fill)
         return
     chunks = tuple(ds.chunks)
-    if codecs is None:
-        attrs["intake_nwb_inlined"] = f"filters not decodable by numcodecs: {describe(pipeline)}"
-        inline_decoded(chunks)
-        return
-    stored = list(_chunk_iter(ds))
-    if any(mask for _, mask, _, _ in stored):
-        attrs["intake_nwb_inlined"] = "some chunks skip filters (HDF5 filter mask)"
+    stored = list(_chunk_iter(ds)) if codecs is not None else []
+    why = (f"filters not decodable by numcodecs: {describe(pipeline)}" if codecs is None else
+           "some chunks skip filters (HDF5 filter mask)"
+           if any(mask for _, mask, _, _ in stored) else None)
+    if why is not None:
+        _check_inline_size(decoded, why)
+        attrs["intake_nwb_inlined"] = why
         inline_decoded(chunks)
         return
     _write_array(state, zpath, attrs, shape=zshape, chunks=chunks, dtype=zdtype,
@@ -408,6 +435,12 @@ def _direct(state: _State, ds: h5py.Dataset, zpath: str, attrs: dict[str, Any],
     for offset, _mask, addr, size in stored:
         idx = tuple(o // c for o, c in zip(offset, chunks, strict=True))
         _reference(state, zpath, idx, addr, size)
+
+
+def _check_inline_size(decoded: int, why: str) -> None:
+    if decoded > MAX_INLINE_DECODED_BYTES:
+        raise ValueError(f"{why}; {decoded:,} bytes decoded is too large to inline "
+                         f"(at most {MAX_INLINE_DECODED_BYTES:,})")
 
 
 def _chunk_iter(ds: h5py.Dataset) -> Iterator[tuple[tuple[int, ...], int, int, int]]:

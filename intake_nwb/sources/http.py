@@ -1,10 +1,16 @@
-"""HTTP(S) reads that survive real servers: retries with backoff, socket timeouts.
+"""HTTP(S) reads that survive real servers, and are polite to small ones.
 
 s3fs, gcsfs and adlfs retry throttling (429/503), server errors and dropped connections with
 backoff on their own (s3fs: ``retries=5`` plus botocore's, 5 s connect / 15 s read timeouts;
 gcsfs: 6 attempts; adlfs: azure-core's ``retry_total=10``). fsspec's HTTP filesystem retries
-nothing, so HTTP(S) sources get an aiohttp client middleware (aiohttp >= 3.12) that does, and
-socket timeouts instead of aiohttp's 5-minute total.
+nothing, so HTTP(S) sources get an aiohttp client middleware (aiohttp >= 3.12) that does,
+within a deadline per request (``config.http_deadline``: a dead server fails in seconds, not
+minutes), and checks the Range contract (a 200 with the whole body, or a 206 shorter than
+asked, is an error naming the URL and range, never data). Sessions open at most
+``config.http_connections`` connections per host (a server with a short listen backlog drops
+the SYNs of a burst of 100, and each dropped one costs a connect timeout) and time out
+connects after ``config.http_connect_timeout`` seconds and silent reads after
+``config.http_read_timeout``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from ..config import config
 from ..errors import RemoteIOError
 
 #: Statuses worth another attempt: throttling, timeouts and transient server/gateway errors.
@@ -25,9 +32,6 @@ HTTP_ATTEMPTS = 5
 #: a ``Retry-After`` header (seconds) is honoured up to ``HTTP_BACKOFF_MAX``.
 HTTP_BACKOFF = 0.1
 HTTP_BACKOFF_MAX = 5.0
-#: Seconds to connect, and to wait for each piece of a response.
-HTTP_CONNECT_TIMEOUT = 10.0
-HTTP_READ_TIMEOUT = 60.0
 
 
 def _backoff(attempt: int, retry_after: str | None = None) -> float:
@@ -40,24 +44,39 @@ def _backoff(attempt: int, retry_after: str | None = None) -> float:
 
 
 async def retry_middleware(req: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
-    """aiohttp client middleware: retry connection errors, timeouts and :data:`RETRY_STATUSES`.
+    """aiohttp client middleware: retry connection errors, timeouts and :data:`RETRY_STATUSES`
+    until ``config.http_deadline`` seconds have passed; enforce the Range contract.
 
-    Ranged responses (206) are read inside the retry loop, so a connection dropped mid-body is
-    retried too (fsspec's later ``read()`` gets the buffered body). After the last attempt it
-    raises :class:`RemoteIOError` naming the method, URL and ``Range``.
+    Ranged responses (206) are read inside the retry loop, so a connection dropped mid-body or a
+    body shorter than the range is retried too (fsspec's later ``read()`` gets the buffered
+    body). A 200 answering a ``Range`` request is refused at once (the whole file is not
+    read). After the last attempt it raises :class:`RemoteIOError` naming the method, URL and
+    ``Range``.
     """
     import aiohttp
 
     if req.method not in ("GET", "HEAD", "OPTIONS"):  # reads only: never resend a write
         return await handler(req)
+    rng = req.headers.get("Range")
+    what = f"{req.method} {rng}" if rng else req.method
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.http_deadline
     last = ""
     retry_after: str | None = None
-    for attempt in range(HTTP_ATTEMPTS):
+    attempt = 0
+    for attempt in range(HTTP_ATTEMPTS):  # noqa: B007 - reported below
         if attempt:
-            await asyncio.sleep(_backoff(attempt, retry_after))
+            wait = _backoff(attempt, retry_after)
+            if loop.time() + wait >= deadline:
+                break
+            await asyncio.sleep(wait)
             retry_after = None
+        left = deadline - loop.time()
+        if left <= 0:
+            break
         try:
-            resp = await handler(req)
+            async with asyncio.timeout(left):  # the deadline bounds every attempt too
+                resp = await handler(req)
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             continue
@@ -66,19 +85,64 @@ async def retry_middleware(req: Any, handler: Callable[[Any], Awaitable[Any]]) -
             retry_after = resp.headers.get("Retry-After")
             resp.release()
             continue
+        if rng and req.method == "GET" and resp.status == 200 and not _whole_is_range(
+                rng, resp.headers.get("Content-Length")):
+            resp.close()
+            raise RemoteIOError(f"{what}: the server ignored the range and sent the whole "
+                                "file (HTTP 200); it does not support ranged reads",
+                                source=str(req.url))
         if resp.status == 206:
             try:
-                await resp.read()
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    body = await resp.read()
             except (TimeoutError, aiohttp.ClientPayloadError,
                     aiohttp.ClientConnectionError) as exc:
                 last = f"body cut short ({type(exc).__name__}: {exc})"
                 resp.close()
                 continue
+            short = _short_206(rng, resp.headers.get("Content-Range"), len(body))
+            if short:
+                last = short
+                resp.close()
+                continue
         return resp
-    rng = req.headers.get("Range")
-    what = f"{req.method} {rng}" if rng else req.method
-    raise RemoteIOError(f"{what} failed after {HTTP_ATTEMPTS} attempts (last: {last})",
-                        source=str(req.url))
+    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+    raise RemoteIOError(f"{what} failed after {tries} (last: {last})", source=str(req.url))
+
+
+def _whole_is_range(requested: str, length: str | None) -> bool:
+    """A 200 is a fine answer to a range that starts at 0 and covers the whole body."""
+    try:
+        first, last = (int(v) for v in requested.split("=", 1)[1].split("-", 1))
+        return first == 0 and length is not None and int(length) <= last + 1
+    except ValueError:
+        return False
+
+
+def _short_206(requested: str | None, content_range: str | None, n: int) -> str | None:
+    """Why a 206 does not hold the bytes asked for (None when it does)."""
+    if not requested or not content_range:
+        return None
+    try:
+        first, last = (int(v) for v in requested.split("=", 1)[1].split("-", 1))
+        span, total = content_range.split(" ", 1)[1].split("/", 1)
+        got_first, got_last = (int(v) for v in span.split("-", 1))
+    except ValueError:
+        return None  # a suffix or open range, or a header we cannot parse: not ours to judge
+    expected_last = min(last, int(total) - 1) if total.isdigit() else last
+    if got_first != first or got_last != expected_last or n != got_last - got_first + 1:
+        return (f"partial content {content_range} with {n} bytes for bytes={first}-{last}")
+    return None
+
+
+async def limited_client(**kwargs: Any) -> Any:
+    """fsspec's ``get_client``: an aiohttp session with at most ``config.http_connections``
+    connections per host."""
+    import aiohttp
+
+    kwargs.pop("loop", None)
+    connector = aiohttp.TCPConnector(limit_per_host=config.http_connections)
+    return aiohttp.ClientSession(connector=connector, **kwargs)
 
 
 def _http_defaults(options: dict[str, Any]) -> dict[str, Any]:
@@ -86,10 +150,14 @@ def _http_defaults(options: dict[str, Any]) -> dict[str, Any]:
 
     client_kwargs = dict(options.get("client_kwargs") or {})
     client_kwargs.setdefault("timeout", aiohttp.ClientTimeout(
-        total=None, sock_connect=HTTP_CONNECT_TIMEOUT, sock_read=HTTP_READ_TIMEOUT))
+        total=None, sock_connect=config.http_connect_timeout,
+        sock_read=config.http_read_timeout))
     if "middlewares" not in client_kwargs and _aiohttp_has_middlewares():
         client_kwargs["middlewares"] = (retry_middleware,)
-    return {**options, "client_kwargs": client_kwargs}
+    out = {**options, "client_kwargs": client_kwargs}
+    if "connector" not in client_kwargs:
+        out.setdefault("get_client", limited_client)
+    return out
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -19,7 +19,14 @@ from fsspec.core import split_protocol
 
 from ..errors import RemoteIOError, SourceNotFoundError
 from .http import fs_options
-from .identity import file_identity
+from .identity import (
+    file_identity,
+    identity_matches,
+    needs_sample,
+    sample_digest,
+    sample_ranges,
+    strong_evidence,
+)
 
 SourceLike = "str | os.PathLike[str] | Source"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -123,10 +130,11 @@ class Source:
             raise SourceNotFoundError(f"cannot reach it ({exc})", source=self.url) from exc
 
     def identity(self, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Size, ETag/version id and mtime: what staleness checks compare.
+        """The identity record staleness checks compare (see :mod:`.identity`).
 
-        For a Zarr store (a directory) the identity is that of its root metadata. ``info``: an
-        ``info()`` result already at hand (saves a request).
+        Size, ETag/version id and mtime (local files: ctime and inode too). For a Zarr store
+        (a directory) that of its root metadata. ``info``: an ``info()`` result already at hand
+        (saves a request).
         """
         info = self.info() if info is None else info
         if info.get("type") == "directory":
@@ -137,6 +145,52 @@ class Source:
                 except FileNotFoundError:
                     continue
         return file_identity(info)
+
+    def with_sample(self, identity: Mapping[str, Any], extents: Sequence[tuple[int, int]]
+                    ) -> dict[str, Any]:
+        """``identity`` plus a content ``sample`` (the file's head, tail and some of
+        ``extents``, the byte ranges its references read) when nothing stronger proves
+        content (see :func:`.identity.needs_sample`)."""
+        ident = dict(identity)
+        if needs_sample(ident) and ident.get("size"):
+            ranges = sample_ranges(int(ident["size"]), extents)
+            ident["sample"] = {"ranges": ranges, "sha256": self.sample_digest(ranges)}
+        return ident
+
+    def unchanged(self, recorded: Mapping[str, Any], current: Mapping[str, Any] | None = None,
+                  *, same_place: bool = True) -> bool:
+        """Does this source still hold the content ``recorded`` (an identity record) describes?
+
+        The one check for references, caches and catalogs. Cheap when metadata settles it (a
+        version id or strong ETag; equal local size, mtime, ctime and inode); otherwise the
+        recorded content sample is read again (a few KiB) and compared, so ``touch`` or a
+        copy of the same bytes keep references usable and a same-size replacement with its
+        mtime kept (``cp -p``, ``rsync -t``) is seen. ``current``: an identity at hand;
+        ``same_place=False`` for a relocated copy (its ETag/mtime differ from the original's).
+        """
+        current = self.identity() if current is None else current
+        if recorded.get("size") != current.get("size"):
+            return False
+        if same_place:
+            strong = strong_evidence(recorded, current)
+            if strong is not None:
+                return strong
+            if recorded.get("ino") is not None and identity_matches(recorded, current):
+                return True
+        sample = recorded.get("sample")
+        if isinstance(sample, Mapping) and sample.get("ranges"):
+            try:
+                return self.sample_digest(sample["ranges"]) == sample.get("sha256")
+            except (OSError, ValueError):
+                return False
+        return identity_matches(recorded, current) if same_place else True
+
+    def sample_digest(self, ranges: Sequence[Sequence[int]]) -> str:
+        """SHA-256 of the blocks ``[[offset, length], ...]`` of this file."""
+        try:
+            return sample_digest(self.fs, self.fs_path, ranges)
+        except FileNotFoundError:
+            raise SourceNotFoundError("no such file or URL", source=self.url) from None
 
     def kind(self, info: Mapping[str, Any] | None = None, head: bytes | None = None) -> str:
         """``"hdf5"``, ``"zarr"``, ``"refs"`` (a kerchunk reference file) or ``"unknown"``.

@@ -20,9 +20,10 @@ from .open import (
     open_stores,
     relocate_url,
 )
-from .planning import is_raw, read_rows, read_spans
+from .planning import index_bounds, is_raw, read_rows, read_spans
 from .workers import StoreSpec, remember, store_for, zarr_array
 
 __all__ = ["CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "async_filesystem",
-           "default_cache_dir", "is_raw", "open_refs", "open_store", "open_stores", "read_rows",
-           "read_spans", "relocate_url", "StoreSpec", "remember", "store_for", "zarr_array"]
+           "default_cache_dir", "index_bounds", "is_raw", "open_refs", "open_store", "open_stores",
+           "read_rows", "read_spans", "relocate_url", "StoreSpec", "remember", "store_for",
+           "zarr_array"]

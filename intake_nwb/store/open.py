@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,12 +15,22 @@ import zarr
 from zarr.storage import FsspecStore, LocalStore
 
 from .. import conventions  # noqa: F401 - registers the json2 object dtype with zarr
-from ..errors import IntakeNWBError, NotNWBError, StaleReferenceError, report_failures
+from ..config import config
+from ..errors import (
+    IntakeNWBError,
+    NotNWBError,
+    StaleReferenceError,
+    UnsafeReferenceError,
+    report_failures,
+)
 from ..refs import cache as refcache
 from ..refs.index import index_one
-from ..sources import Source, expand, identity_matches
+from ..refs.validate import URL_TEMPLATE_REF, Confinement, check_json
+from ..sources import Source, expand
+from ..util.atomic import pinned_dir
 from ..util.fanout import fan_out
 from .caches import ChunkCacheStore, LegacyZarrV2Store
+from .decoding import SourceStore
 from .filesystems import async_filesystem
 
 OnStale = Literal["raise", "reindex", "ignore"]
@@ -124,37 +134,104 @@ def open_refs(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any
               relocate: Mapping[str, str] | None = None, cache: CacheMode = None,
               cache_dir: str | os.PathLike[str] | None = None,
               refs_dir: str | os.PathLike[str] | None = None) -> NWBStore:
-    """Open a reference file (JSON or parquet) as an :class:`NWBStore`."""
+    """Open a reference file (JSON or parquet) as an :class:`NWBStore`.
+
+    The references are checked first (see :mod:`intake_nwb.refs.validate`): confined to the
+    source they record, within its size, and within the decoding limits; a file that records no
+    source is refused unless ``config.allow_unrecorded_refs`` is set. A parquet set is pinned
+    to its current version (``target`` is that version).
+    """
     path = os.fspath(path)
+    if Path(path).is_dir():
+        path = str(pinned_dir(path))  # one version throughout, even if re-indexed meanwhile
     meta = refcache.read_meta(path)
     recorded = meta.get("source")
-    source_url = relocate_url(recorded, relocate) if recorded else path
-    src = Source.from_url(source_url, storage_options)
-    if check_stale and recorded and on_stale != "ignore":
-        identity = src.identity()
-        recorded_identity = dict(meta.get("identity", {}))
-        if source_url != recorded:  # relocated: ETag and mtime differ between storage systems
-            recorded_identity = {"size": recorded_identity.get("size")}
-            identity = {"size": identity.get("size")}
-        if not (meta.get("layout_version") == refcache.LAYOUT_VERSION
-                and identity_matches(recorded_identity, identity)):
-            if on_stale == "raise":
-                raise StaleReferenceError(
-                    f"the source changed since its references were made ({path}); "
-                    "re-index it or open with on_stale='reindex'", source=src.url)
-            path = index_one(src.url, src.storage_options,
-                             str(refcache.refs_path_for(src.url, refs_dir)), overwrite=True)
-            meta = refcache.read_meta(path)
-    fo: Any = refcache.open_parquet(path) if Path(path).is_dir() else refcache.load(path)
+    if not recorded:
+        return _open_unrecorded(path, storage_options, cache, cache_dir)
+    src = Source.from_url(relocate_url(recorded, relocate), storage_options)
+    if check_stale and on_stale != "ignore" and not _current(src, recorded, meta):
+        if on_stale == "raise":
+            raise StaleReferenceError(
+                f"the source changed since its references were made ({path}); "
+                "re-index it or open with on_stale='reindex'", source=src.url)
+        path = index_one(src.url, src.storage_options,
+                         str(refcache.refs_path_for(src.url, refs_dir)), overwrite=True)
+        if Path(path).is_dir():
+            path = str(pinned_dir(path))
+        meta = refcache.read_meta(path)
+        recorded = meta.get("source") or src.url
+    size = (meta.get("identity") or {}).get("size")
+    if type(size) is not int:
+        raise UnsafeReferenceError(f"records no size for its source ({size!r})", source=path)
+    conf = Confinement(refs_file=path, source=recorded, size=size)
+    if Path(path).is_dir():
+        fo: Any = refcache.open_parquet(path, conf, src.url)
+    else:
+        fo = _checked_json(path, conf)
+    return _refs_store(path, fo, src, meta, cache, cache_dir)
+
+
+def _current(src: Source, recorded: str, meta: Mapping[str, Any]) -> bool:
+    """Layout current and the source unchanged (relocated copies: compared by content)."""
+    return (meta.get("layout_version") == refcache.LAYOUT_VERSION
+            and src.unchanged(meta.get("identity") or {}, same_place=src.url == recorded))
+
+
+def _checked_json(path: str, conf: Confinement) -> Any:
+    doc = refcache.load(path)
+    if getattr(doc, "confined_to", None) != conf:  # memoised documents are checked once
+        check_json(doc, conf)
+        doc.confined_to = conf
+    return doc
+
+
+def _open_unrecorded(path: str, storage_options: Mapping[str, Any] | None, cache: CacheMode,
+                     cache_dir: str | os.PathLike[str] | None) -> NWBStore:
+    """A reference file made elsewhere (plain kerchunk): only when the user opts in, and then
+    confined to the one URL its references use."""
+    if not config.allow_unrecorded_refs:
+        raise UnsafeReferenceError(
+            "records no source (no 'intake_nwb' block): nothing would confine its references. "
+            "Open reference files you trust with INTAKE_NWB_ALLOW_UNRECORDED_REFS=1 "
+            "(intake_nwb.config.allow_unrecorded_refs)", source=path)
+    if Path(path).is_dir():
+        raise UnsafeReferenceError("a parquet reference set must record its source", source=path)
+    doc = refcache.load(path)
+    refs = doc.get("refs", {}) if doc.get("version") == 1 else doc
+    template = (doc.get("templates") or {}).get("u")
+    urls = {template if v[0] == URL_TEMPLATE_REF else v[0]
+            for v in refs.values() if type(v) is list and v}
+    if len(urls) != 1 or not isinstance(next(iter(urls)), str):
+        raise UnsafeReferenceError(f"references {len(urls)} sources, not one; refused",
+                                   source=path)
+    src = Source.from_url(next(iter(urls)), storage_options)
+    conf = Confinement(refs_file=path, source=src.url, size=int(src.info()["size"]))
+    fo = _checked_json(path, conf)
+    return _refs_store(path, fo, src, {"identity": src.identity()}, cache, cache_dir)
+
+
+def _refs_store(path: str, fo: Any, src: Source, meta: Mapping[str, Any], cache: CacheMode,
+                cache_dir: str | os.PathLike[str] | None) -> NWBStore:
     afs = async_filesystem(src)
     # local references name plain paths: the reference filesystem looks those up under None
     target = {"fs": {src.protocol: afs, **({None: afs} if src.is_local else {})}}
     fs = fsspec.filesystem("reference", fo=fo, template_overrides={"u": src.url},
                            asynchronous=True, skip_instance_cache=True,
                            **target)
-    group = _open_group(FsspecStore(fs, read_only=True, path=""), path,
-                        _cache_namespace(src, meta), cache, cache_dir)
-    return NWBStore(source=src.url, target=path, kind="refs", group=group, fs=fs, meta=meta)
+    group = _open_group(FsspecStore(fs, read_only=True, path=""), path, src.url,
+                        _cache_namespace(src, meta), cache, cache_dir,
+                        resolve=lambda key: _byte_range(fs, key))
+    return NWBStore(source=src.url, target=path, kind="refs", group=group, fs=fs,
+                    meta=dict(meta))
+
+
+def _byte_range(fs: Any, key: str) -> tuple[int, int] | None:
+    """The (offset, length) a chunk key reads from the source; None for inline or missing."""
+    try:
+        ref = fs.references[key]
+    except KeyError:
+        return None
+    return (int(ref[1]), int(ref[2])) if isinstance(ref, list) and len(ref) == 3 else None
 
 
 def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] | None
@@ -166,8 +243,8 @@ def _open_zarr(src: Source, cache: CacheMode, cache_dir: str | os.PathLike[str] 
     else:
         fs = async_filesystem(src)
         store = FsspecStore(fs, read_only=True, path=src.fs_path)
-    group = _open_group(LegacyZarrV2Store(store), src.url, _cache_namespace(src, {}), cache,
-                        cache_dir)
+    namespace = _cache_namespace(src, {"identity": src.identity()}) if cache else ""
+    group = _open_group(LegacyZarrV2Store(store), src.url, src.url, namespace, cache, cache_dir)
     return NWBStore(source=src.url, target=src.url, kind="zarr", group=group, fs=fs)
 
 
@@ -180,13 +257,16 @@ def default_cache_dir() -> Path:
     return refcache.default_refs_dir().parent / "chunks"
 
 
-def _open_group(store: Any, name: str, namespace: str = "", cache: CacheMode = None,
-                cache_dir: str | os.PathLike[str] | None = None) -> zarr.Group:
+def _open_group(store: Any, name: str, source: str, namespace: str = "",
+                cache: CacheMode = None,
+                cache_dir: str | os.PathLike[str] | None = None,
+                resolve: Callable[[str], tuple[int, int] | None] | None = None) -> zarr.Group:
     if cache == "memory":
-        store = ChunkCacheStore(store, namespace=namespace)
+        store = ChunkCacheStore(store, namespace=namespace, resolve=resolve)
     elif cache == "disk":
-        store = ChunkCacheStore(store, namespace=namespace,
+        store = ChunkCacheStore(store, namespace=namespace, resolve=resolve,
                                 directory=cache_dir or default_cache_dir())
+    store = SourceStore(store, source)
     try:
         group = zarr.open_group(store, mode="r", zarr_format=2)
     except Exception as exc:  # noqa: BLE001 - name the file, not zarr's internals

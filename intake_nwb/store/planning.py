@@ -1,10 +1,11 @@
 """Read planning: rows and row spans of a zarr array, fetched in one concurrent batch.
 
 The only module that reaches into zarr's internals (``Array.store_path``, chunk-key encoding,
-``AsyncArray.getitem``), behind three functions: :func:`is_raw`, :func:`read_spans` and
-:func:`read_rows`. For a *raw* array (no filters, no compressor, whole rows per chunk) a row span
-is a byte range, so spans are fetched byte-exactly, after merging spans whose gaps are cheap to
-read through; other arrays are read chunk by chunk, each needed chunk once.
+``AsyncArray.getitem``), behind four functions: :func:`is_raw`, :func:`read_spans`,
+:func:`read_rows` and :func:`index_bounds`. For a *raw* array (no filters, no compressor, whole
+rows per chunk) a row span is a byte range, so spans are fetched byte-exactly, after merging
+spans whose gaps cost little next to the bytes wanted; other arrays are read chunk by chunk,
+each needed chunk once. Results are always fresh arrays, never views pinning a larger block.
 """
 
 from __future__ import annotations
@@ -63,10 +64,29 @@ def read_rows(array: zarr.Array, rows: np.ndarray | None) -> np.ndarray:
     return out
 
 
-#: gaps this small are always read through (cheaper than another request)
-SPAN_GAP_BYTES = 256 * 1024
-#: beyond that, read through the smallest gaps up to this share of the wanted bytes
-SPAN_GAP_SHARE = 0.4
+def index_bounds(index: zarr.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, stops)`` into the target of each of ``rows`` of a VectorIndex (integer
+    offsets), reading only the index entries those rows need (``row - 1`` and ``row``), so
+    ``head(10)`` or a filter on a few rows reads a chunk, not the whole index.
+
+    Examples
+    --------
+    >>> starts, stops = index_bounds(units["spike_times_index"], np.array([0, 5]))  # doctest: +SKIP
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    need = np.unique(np.concatenate([rows, rows[rows > 0] - 1]))
+    ends = np.asarray(read_rows(index, need)).astype(np.int64).reshape(len(need))
+    stops = ends[np.searchsorted(need, rows)]
+    starts = np.where(rows > 0, ends[np.searchsorted(need, np.maximum(rows - 1, 0))], 0)
+    return starts, stops
+
+
+#: read through the smallest gaps between spans while the bytes read through stay under this
+#: share of the bytes wanted (plus SPAN_GAP_ALLOWANCE): bytes and memory bounded by the selection
+SPAN_GAP_SHARE = 0.25
+SPAN_GAP_ALLOWANCE = 64 * 1024
 
 
 async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
@@ -76,15 +96,11 @@ async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarr
         return await _read_raw_exact(array, starts, stops, total)
     row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
     gaps = (starts[1:] - stops[:-1]) * row_bytes
-    merge = gaps <= SPAN_GAP_BYTES
-    budget = SPAN_GAP_SHARE * total * row_bytes - gaps[merge].sum()
-    for i in np.argsort(gaps, kind="stable"):
-        if merge[i]:
-            continue
-        if gaps[i] > budget:
-            break
-        merge[i] = True
-        budget -= gaps[i]
+    budget = SPAN_GAP_SHARE * total * row_bytes + SPAN_GAP_ALLOWANCE
+    order = np.argsort(gaps, kind="stable")
+    n_merged = int(np.searchsorted(np.cumsum(gaps[order]), budget, side="right"))
+    merge = np.zeros(len(gaps), dtype=bool)
+    merge[order[:n_merged]] = True
     if not merge.any():
         return await _read_raw_exact(array, starts, stops, total)
     group = np.r_[0, np.cumsum(~merge)]  # group of each span

@@ -38,8 +38,8 @@ from typing import Any, Literal
 
 __all__ = ["FaultMode", "RangeHTTPServer", "RequestRecord", "parse_range"]
 
-FaultMode = Literal["503", "429", "reset"]
-_FAULT_MODES: tuple[str, ...] = ("503", "429", "reset")
+FaultMode = Literal["503", "429", "reset", "ignore-range", "short", "stall"]
+_FAULT_MODES: tuple[str, ...] = ("503", "429", "reset", "ignore-range", "short", "stall")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ class _State:
     )
     fault_mode: str | None = None
     fault_remaining: int = 0  # -1 means "always"
+    stall_seconds: float = 30.0  # how long a "stall" fault holds a request unanswered
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def take_fault(self) -> str | None:
         """Consume one injected fault, if any is pending."""
@@ -211,7 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", self._guess_type(path))
             self.send_header("Content-Length", str(length))
             self.send_header("Accept-Ranges", "bytes")
-            self.send_header("ETag", etag)
+            if self.server.etags:
+                self.send_header("ETag", etag)
             self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
             if status == 206:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
@@ -289,23 +292,50 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _fault(self, mode: str, range_header: str | None) -> None:
+        state = self.server.state
+        if mode == "stall":  # accept, then never answer (until the server stops)
+            state.record(RequestRecord(self.command, self.path, range_header, 0, 0), "faults")
+            state.stopping.wait(state.stall_seconds)
+            self.close_connection = True
+            return
+        if mode in ("ignore-range", "short"):
+            self._broken_range(mode, range_header)
+            return
         if mode == "reset":
             # SO_LINGER(on, 0) makes close() send RST instead of FIN: the client sees
             # ECONNRESET / "connection aborted", like a flaky load balancer.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
-            self.server.state.record(
-                RequestRecord(self.command, self.path, range_header, 0, 0), "faults"
-            )
+            state.record(RequestRecord(self.command, self.path, range_header, 0, 0), "faults")
             self.connection.close()
             return
         self.send_response(int(mode))
         self.send_header("Retry-After", "0")
         self.send_header("Content-Length", "0")
-        self.server.state.record(
-            RequestRecord(self.command, self.path, range_header, int(mode), 0), "faults"
-        )
+        state.record(RequestRecord(self.command, self.path, range_header, int(mode), 0), "faults")
         self.end_headers()
+
+    def _broken_range(self, mode: str, range_header: str | None) -> None:
+        """Break the Range contract: the whole file with 200 (``ignore-range``), or a 206 that
+        announces the range asked for but holds half of it (``short``)."""
+        path = self._resolve(self.path)
+        data = path.read_bytes() if path is not None else b""
+        parsed = parse_range(range_header, len(data)) if range_header else None
+        if mode == "short" and isinstance(parsed, tuple):
+            first, last = parsed
+            body = data[first:first + max(1, (last - first + 1) // 2)]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+        else:
+            body = data
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.server.state.record(
+            RequestRecord(self.command, self.path, range_header, 200 if mode != "short" else 206,
+                          len(body)), "faults")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class _Server(ThreadingHTTPServer):
@@ -313,9 +343,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # benchmarks open many connections at once
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], root: Path, state: _State) -> None:
+    def __init__(self, addr: tuple[str, int], root: Path, state: _State,
+                 backlog: int | None = None, etags: bool = True) -> None:
         self.root = root
         self.state = state
+        self.etags = etags
+        if backlog is not None:  # e.g. 5, as Python's http.server: a test of polite clients
+            self.request_queue_size = backlog
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
@@ -324,6 +358,9 @@ class _Server(ThreadingHTTPServer):
         with self._conns_lock:
             if add:
                 self._conns.add(conn)
+                with self.state.lock:
+                    peak = self.state.counts["peak_connections"]
+                    self.state.counts["peak_connections"] = max(peak, len(self._conns))
             else:
                 self._conns.discard(conn)
 
@@ -350,8 +387,13 @@ class RangeHTTPServer:
     slept before answering each request; change it at any time via the ``latency`` attribute.
     """
 
-    def __init__(self, root: str | os.PathLike[str], latency: float = 0.0, port: int = 0) -> None:
+    def __init__(self, root: str | os.PathLike[str], latency: float = 0.0, port: int = 0,
+                 backlog: int | None = None, etags: bool = True) -> None:
+        """``backlog``: the listen queue (Python's ``http.server`` has 5); ``etags=False``
+        serves no ``ETag`` (as ``http.server``), so clients have only size and mtime."""
         self.root = Path(root).resolve()
+        self._backlog = backlog
+        self._etags = etags
         if not self.root.is_dir():
             raise NotADirectoryError(f"RangeHTTPServer root is not a directory: {self.root}")
         self._initial_latency = float(latency)
@@ -366,7 +408,9 @@ class RangeHTTPServer:
         """Bind a free loopback port and start serving; returns ``self``."""
         if self._server is not None:
             return self
-        self._server = _Server(("127.0.0.1", self._port), self.root, self._state)
+        self._state.stopping.clear()
+        self._server = _Server(("127.0.0.1", self._port), self.root, self._state, self._backlog,
+                               self._etags)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -381,6 +425,7 @@ class RangeHTTPServer:
         server, self._server = self._server, None
         if server is None:
             return
+        self._state.stopping.set()  # release stalled requests
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -441,7 +486,9 @@ class RangeHTTPServer:
             self._state.latency = float(seconds)
 
     def fail_first(self, n: int, mode: FaultMode = "503") -> None:
-        """Make the next ``n`` requests fail with ``mode``: ``"503"``, ``"429"`` or ``"reset"``."""
+        """Make the next ``n`` requests fail with ``mode``: ``"503"``, ``"429"``, ``"reset"``,
+        ``"ignore-range"`` (200 with the whole file), ``"short"`` (a 206 holding half the
+        range) or ``"stall"`` (no answer for :attr:`stall_seconds`)."""
         self._set_fault(mode, int(n))
 
     def fail_always(self, mode: FaultMode = "503") -> None:
@@ -450,6 +497,14 @@ class RangeHTTPServer:
 
     def clear_faults(self) -> None:
         self._set_fault(None, 0)
+
+    @property
+    def stall_seconds(self) -> float:
+        return self._state.stall_seconds
+
+    @stall_seconds.setter
+    def stall_seconds(self, seconds: float) -> None:
+        self._state.stall_seconds = float(seconds)
 
     def _set_fault(self, mode: str | None, n: int) -> None:
         if mode is not None and mode not in _FAULT_MODES:
@@ -464,11 +519,11 @@ class RangeHTTPServer:
         """Counters since the last reset.
 
         ``requests`` (all, faults included), ``get``, ``head``, ``range_gets`` (206),
-        ``full_gets`` (200), ``not_found``, ``unsatisfiable``, ``faults`` and ``bytes_sent``
-        (body bytes only).
+        ``full_gets`` (200), ``not_found``, ``unsatisfiable``, ``faults``, ``bytes_sent``
+        (body bytes only) and ``peak_connections`` (most connections open at once).
         """
         keys = ("requests", "get", "head", "range_gets", "full_gets", "not_found",
-                "unsatisfiable", "faults", "bytes_sent")  # fmt: skip
+                "unsatisfiable", "faults", "bytes_sent", "peak_connections")  # fmt: skip
         with self._state.lock:
             out = {k: 0 for k in keys}
             out.update(self._state.counts)
