@@ -227,6 +227,8 @@ def _inspect(src: Source, target: str, identity: dict[str, Any], extra: Mapping[
         tables[p] = FileTable(dtypes, part.n_rows, {**part.failures, **failed},
                               rows.drop(*failed) if rows is not None else None)
     kind = "hdf5" if target != src.url else store.kind
+    if kind == "hdf5":  # the references' record carries a content sample for later checks
+        identity = dict(store.meta.get("identity") or identity)
     record = FileRecord(key="", url=src.url, kind=kind, identity=dict(identity),
                         nwb_path=store.source, refs=target if kind == "hdf5" else None,
                         tables={p: t.n_rows for p, t in tables.items()},

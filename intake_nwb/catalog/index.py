@@ -206,6 +206,7 @@ class LabIndex:
         self.folder = self.location.rsplit("/", 2)[0]  # the catalog folder
         self._remote = remote
         self._checked: dict[str, float] = {}  # key -> when it was last found current
+        self._confirmed: dict[str, dict[str, Any]] = {}  # key -> identity seen with its content
 
     @classmethod
     def open(cls, location: str, storage_options: Mapping[str, Any] | None = None
@@ -316,11 +317,15 @@ class LabIndex:
         def changed(key: str) -> bool:
             rec = self.files[key]
             url = relocate_url(rec.url, relocate)
-            current = Source.from_url(url, options).identity()
-            recorded = rec.identity if url == rec.url else {"size": rec.identity.get("size")}
-            if url != rec.url:
-                current = {"size": current.get("size")}
-            return not identity_matches(recorded, current)
+            src = Source.from_url(url, options)
+            current = src.identity()
+            confirmed = self._confirmed.get(key)
+            if confirmed is not None and identity_matches(confirmed, current):
+                return False  # its content was confirmed before, and nothing moved since
+            if src.unchanged(rec.identity, current, same_place=url == rec.url):
+                self._confirmed[key] = current
+                return False
+            return True
 
         results, failures = fan_out(changed, todo, key=lambda k: k)
         if failures:

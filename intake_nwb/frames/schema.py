@@ -94,7 +94,9 @@ def table_schema(table: TableReader, *, resolve_regions: bool = False) -> FileSc
     """The file's own schema of a table (internal columns excluded). A column whose type cannot
     be told (an unsupported dtype) is recorded in ``failures`` instead of failing the table."""
     out = FileSchema({})
-    for name, spec in table.columns.items():
+    columns = table.columns
+    out.failures.update(table.failures)
+    for name, spec in columns.items():
         try:
             out.dtypes[name] = column_dtype(table, spec)
         except Exception as exc:  # noqa: BLE001 - one column must not sink the table

@@ -17,7 +17,7 @@ import zarr
 
 from .. import conventions as cv
 from ..errors import DataWarning, IntakeNWBError, TableNotFoundError
-from ..store import read_rows, read_spans
+from ..store import index_bounds, read_rows, read_spans
 from .file import NWBReader
 from .types import neurodata_type
 
@@ -70,6 +70,7 @@ class TableReader:
             self.path, lambda p: nwb.types.is_a(nwb.type_of(p), "DynamicTable"),
             lambda: nwb.tables,
             TableNotFoundError, "DynamicTable")
+        self.failures: dict[str, str] = {}  # columns left out: why
 
     @property
     def source(self) -> str:
@@ -125,6 +126,26 @@ class TableReader:
                 inner = index_of[inner]
                 chain.append(_path(arrays[inner]))
             specs[name] = self._spec(name, arr, ndtype, tuple(reversed(chain)))
+        return self._agreeing(specs, n_ids)
+
+    def _agreeing(self, specs: dict[str, ColumnSpec], n_ids: int | None
+                  ) -> dict[str, ColumnSpec]:
+        """The columns whose row count is the table's (its ``id``); the others are recorded in
+        :attr:`failures`. A table none of whose columns agree with its ``id`` is refused: its
+        declared size cannot be trusted (a corrupt or hostile file)."""
+        if n_ids is None:
+            return specs
+        for name, spec in list(specs.items()):
+            if spec.kind == ID:
+                continue
+            outer = int(self._array(spec.index_paths[0] if spec.ragged else spec.path).shape[0])
+            if outer != n_ids:
+                self.failures[name] = f"has {outer} rows, the table has {n_ids} (its id)"
+                del specs[name]
+        if self.failures and len(specs) == 1 and "id" in specs:
+            raise IntakeNWBError(f"no column has the table's {n_ids} rows: "
+                                 + "; ".join(f"{c} {why}" for c, why in self.failures.items()),
+                                 source=self.source, path=self.path)
         return specs
 
     def _spec(self, name: str, arr: zarr.Array, ndtype: str | None, chain: tuple[str, ...]
@@ -214,10 +235,8 @@ class TableReader:
         starts = stops = None
         targets = [*spec.index_paths[1:], spec.path]  # what each level indexes into
         for level, (ipath, target) in enumerate(zip(spec.index_paths, targets, strict=True)):
-            bounds = np.concatenate([[0], self._index_ends(ipath)])
-            sel = (np.arange(len(bounds) - 1) if rows is None else rows) if level == 0 \
-                else _expand_spans(starts, stops)
-            s, e = bounds[sel], bounds[sel + 1]
+            sel = rows if level == 0 else _expand_spans(starts, stops)
+            s, e = self._bounds(ipath, sel)
             s, e = self._clip(s, e, int(self._array(target).shape[0]), ipath, target, strict)
             offsets.append(np.concatenate([[0], np.cumsum(e - s)]).astype(np.int64))
             starts, stops = s, e
@@ -240,11 +259,20 @@ class TableReader:
         s = np.clip(s, 0, n)
         return s, np.maximum(s, np.clip(e, 0, n))
 
-    def _index_ends(self, path: str) -> np.ndarray:
-        raw = self._array(path)[...]
+    def _bounds(self, path: str, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(starts, stops)`` of ``rows`` (all for None) of the VectorIndex at ``path``,
+        reading only the entries those rows need when the index holds integer offsets."""
+        index = self._array(path)
+        if rows is not None and index.dtype.kind in "iu":
+            return index_bounds(index, rows)
+        raw = index[...]
         if raw.dtype.kind == "O":  # MatNWB: region references instead of integer offsets
-            return np.array([ref[cv.REGION][0][1] for ref in raw], dtype=np.int64)
-        return raw.astype(np.int64)
+            ends = np.array([ref[cv.REGION][0][1] for ref in raw], dtype=np.int64)
+        else:
+            ends = raw.astype(np.int64)
+        bounds = np.concatenate([[0], ends])
+        sel = np.arange(len(ends)) if rows is None else rows
+        return bounds[sel], bounds[sel + 1]
 
     def _decode(self, spec: ColumnSpec, values: np.ndarray) -> np.ndarray:
         if spec.kind == REFERENCE:
