@@ -48,6 +48,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import dask.array  # noqa: F401 - what chunk() builds on: imported with the module, not on first use
 import numpy as np
 import xarray as xr
 from dask.base import tokenize

@@ -21,14 +21,16 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zarr
-from xarray.backends import CachingFileManager
 
 from ..util.lru import LRU
 from .mmap import MappedArray, map_array
 from .open import CacheMode, NWBStore, open_refs, open_store
+
+if TYPE_CHECKING:
+    from xarray.backends import CachingFileManager
 
 # managers of the same spec share one open store per process (xarray keys its cache on this)
 _MANAGER_ID = "intake_nwb"
@@ -154,6 +156,8 @@ def manager_for(spec: StoreSpec, store: NWBStore | None = None) -> CachingFileMa
     Managers of equal specs share one :class:`OpenStore` per process, closed when the last
     manager referring to it is garbage collected or xarray's file cache evicts it.
     """
+    from xarray.backends import CachingFileManager  # only lazy arrays need xarray
+
     manager = CachingFileManager(_open, spec, mode="r", manager_id=_MANAGER_ID)
     if store is not None:
         remember(spec, store)
