@@ -33,6 +33,7 @@ _EXPORTS = {
     "scan_nwb": "frames", "read_nwb": "frames", "get_df": "frames",
     "get_table_schema": "frames", "get_metadata_df": "frames", "get_timeseries": "frames",
     "get_timeseries_dataset": "frames", "open_nwb": "frames", "LazyNWB": "frames",
+    "get_timeseries_across": "frames.sessions", "NWBBackendEntrypoint": "frames.backend",
     "get_internal_paths": "frames", "describe": "frames",
     # layer 6: catalogs, DANDI
     "build_catalog": "catalog",
@@ -49,6 +50,7 @@ __all__ = [
     "DraftVersionWarning",
     "IntakeNWBError",
     "LazyNWB",
+    "NWBBackendEntrypoint",
     "NotNWBError",
     "PinMismatchError",
     "SchemaConflictError",
@@ -68,6 +70,7 @@ __all__ = [
     "get_metadata_df",
     "get_table_schema",
     "get_timeseries",
+    "get_timeseries_across",
     "get_timeseries_dataset",
     "index",
     "open_nwb",
@@ -122,5 +125,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         read_nwb,
         scan_nwb,
     )
+    from .frames.backend import NWBBackendEntrypoint
+    from .frames.sessions import get_timeseries_across
     from .refs import default_refs_dir, index
     from .store import open_store
