@@ -10,9 +10,10 @@ Registered as the ``nwb`` entry of the ``xarray.backends`` entry points::
 - a TimeSeries: the variable named after it, ``time`` and the other coordinates
   (:func:`intake_nwb.frames.timeseries.timeseries_dataset`);
 - a DynamicTable: one variable per column over ``id`` (the table's ids, an index read on first
-  lookup); a ragged column as NWB stores it, its flat values over ``<column>_element`` and
-  its end offsets (``<column>_index``) over ``id``; region columns as the rows they list
-  (attribute ``table``), references as the paths they point to;
+  lookup; ``<table>_id`` for a table inside another table); a ragged column as NWB stores it,
+  its flat values over ``<column>_element`` and its end offsets (``<column>_index``) over
+  ``id``; region columns as the rows they list (attribute ``table``), references as the paths
+  they point to;
 - any other group (the root for ``group=None``): its datasets as variables over
   ``<name>_dim_<i>``.
 
@@ -100,10 +101,20 @@ def group_dataset(nwb: NWBReader, spec: StoreSpec, path: str,
                                         "_nwb_path": nwb.source})
 
 
+def row_dim(nwb: NWBReader, path: str) -> str:
+    """A table's row dimension: ``id``, or ``<name>_id`` for a table inside another table
+    (whose node would otherwise have to align with its parent's ``id``)."""
+    parts = path.strip("/").split("/")
+    tables = set(nwb.tables)
+    nested = any("/" + "/".join(parts[:i]) in tables for i in range(1, len(parts)))
+    return f"{parts[-1]}_{ROW}" if nested else ROW
+
+
 def table_dataset(nwb: NWBReader, spec: StoreSpec, path: str) -> xr.Dataset:
     """A DynamicTable as a lazy Dataset over ``id`` (see the module documentation)."""
     table = TableReader(nwb, path)
     n = table.n_rows
+    row = row_dim(nwb, table.path)
     coords = xr.Coordinates()
     variables: dict[str, xr.Variable] = {}
     used = set()
@@ -114,7 +125,7 @@ def table_dataset(nwb: NWBReader, spec: StoreSpec, path: str) -> xr.Dataset:
         if name == "id":
             array = NWBBackendArray(spec, col.path, tuple(arr.shape), arr.dtype)
             coords.update(xr.Coordinates.from_xindex(StoredIndex.from_source(
-                array, ROW, ROW, _attrs(arr.attrs))))
+                array, row, row, _attrs(arr.attrs))))
             continue
         extra: dict[str, Any] = {}
         if col.kind == REGION and col.target_table:
@@ -124,20 +135,21 @@ def table_dataset(nwb: NWBReader, spec: StoreSpec, path: str) -> xr.Dataset:
         if col.kind in (REFERENCE, TSREF, COMPOUND):
             extra["neurodata_type"] = col.neurodata_type or "VectorData"
         levels = [*col.index_paths, col.path]
-        dim = ROW
         for i, level in enumerate(levels):
             node = nwb.node(level)
             assert isinstance(node, zarr.Array)
             used.add(level)
             key = level.rsplit("/", 1)[-1] if i < len(levels) - 1 else name
-            if node.shape[:1] != (n,) and dim == ROW:
+            # the outer level has a value per row; each inner level's values are elements
+            # of the rows of the level before it
+            dim = row if i == 0 else f"{key}_element"
+            if i == 0 and node.shape[:1] != (n,):
                 dim = f"{key}_dim_0"  # another length than the table (truncated files)
                 warnings.warn(f"{nwb.source} [{level}]: {node.shape[0] if node.ndim else 0} "
                               f"values for {n} rows: kept over its own dimension {dim}",
                               UserWarning, stacklevel=2)
             dims = (dim, *(f"{key}_dim_{d}" for d in range(1, node.ndim)))
             variables[key] = _variable(spec, node, dims, extra if key == name else None)
-            dim = f"{key}_element"  # the next level's values are this level's elements
     group = nwb.node(path)
     assert isinstance(group, zarr.Group)
     for name, arr in group.arrays():  # enum elements, helpers: kept, over their own dims
