@@ -254,19 +254,35 @@ def test_across_real_sessions(refs_dir: Path, real_refs: dict[str, str]) -> None
     assert len(kept.children) == 2
 
 
-def test_distributed_engine_and_stack(two_sessions: tuple[list[str], Path], refs_dir: Path,
-                                      real_refs: dict[str, str]) -> None:
+def _stores_opened_here() -> int:
+    from intake_nwb.store.workers import _recent
+
+    return len(_recent)
+
+
+def test_distributed(two_sessions: tuple[list[str], Path], refs_dir: Path,
+                     real_refs: dict[str, str]) -> None:
+    """Worker processes (one cluster for all): each opens the stores itself from the specs
+    the graphs carry; the engine's arrays, get_timeseries' and a stack compute there."""
     distributed = pytest.importorskip("distributed")
     files, refs = two_sessions
     lfp = xr.open_dataset(DATA_DIR / "nwb-guide/sub-001_ses-1.nwb", engine=NWB,
                           group="/acquisition/ElectricalSeriesLF", chunks={"time": 2000},
                           refs_dir=refs_dir)["ElectricalSeriesLF"]
+    sine = intake_nwb.get_timeseries(DATA_DIR / "nwbshowcase/datatypes.nwb",
+                                     "/acquisition/test_mvolt_s_sine", chunks=500,
+                                     refs_dir=refs_dir)
     stacked = intake_nwb.get_timeseries_across(files, "/acquisition/lfp", stack=True,
                                                join="inner", chunks=100, refs_dir=refs)["lfp"]
     expect_lfp, expect_stack = lfp.values.mean(axis=0), stacked.values.sum(axis=1)
+    expect_slope = np.gradient(sine.values, sine.time.values).sum()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
-            distributed.Client(cluster):
+            distributed.Client(cluster) as client:
         mean = lfp.mean("time").compute()
         total = stacked.sum("time").compute()
+        slope = sine.differentiate("time").sum().compute()  # a timestamps index, dask data
+        opened = client.run(_stores_opened_here)
     assert np.allclose(mean.values, expect_lfp) and np.allclose(total.values, expect_stack)
+    assert float(slope) == pytest.approx(float(expect_slope))
+    assert len(opened) == 2 and sum(opened.values()) >= 2

@@ -609,32 +609,6 @@ def test_pickle_roundtrip(synth: tuple[Path, Path]) -> None:
         xr.testing.assert_identical(back.load(), da.load())
 
 
-def _open_stores() -> int:
-    from intake_nwb.store.workers import _recent
-
-    return len(_recent)
-
-
-def test_distributed_reduction(synth: tuple[Path, Path]) -> None:
-    distributed = pytest.importorskip("distributed")
-    path, refs = synth
-    lfp = X.get_timeseries(path, "/acquisition/lfp", chunks=2500, refs_dir=refs)
-    raw = X.get_timeseries(path, "/acquisition/raw", chunks=1000, refs_dir=refs)
-    expect_mean = lfp.values.mean(axis=0)
-    expect_t = raw.time.values.sum()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        mean = lfp.mean("time").compute()
-        diff = raw.differentiate("time").sum().compute()
-        ran_on = client.run(_open_stores)  # each worker opened its own store
-    assert np.allclose(mean.values, expect_mean)
-    assert float(diff) == pytest.approx(float(np.gradient(raw.values, raw.time.values,
-                                                          axis=0).sum()))
-    assert raw.time.values.sum() == pytest.approx(expect_t)
-    assert len(ran_on) == 2 and all(n >= 1 for n in ran_on.values())
-
-
 def test_synthetic_dataset(synth: tuple[Path, Path]) -> None:
     path, refs = synth
     with pytest.raises(IntakeNWBError, match="tail"):
