@@ -270,7 +270,7 @@ def test_distributed(two_sessions: tuple[list[str], Path], refs_dir: Path,
                           group="/acquisition/ElectricalSeriesLF", chunks={"time": 2000},
                           refs_dir=refs_dir)["ElectricalSeriesLF"]
     sine = intake_nwb.get_timeseries(DATA_DIR / "nwbshowcase/datatypes.nwb",
-                                     "/acquisition/test_mvolt_s_sine", chunks=500,
+                                     "/acquisition/test_mvolt_s_sine", chunks=667,
                                      refs_dir=refs_dir)
     stacked = intake_nwb.get_timeseries_across(files, "/acquisition/lfp", stack=True,
                                                join="inner", chunks=100, refs_dir=refs)["lfp"]
