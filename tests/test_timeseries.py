@@ -564,6 +564,16 @@ def test_memory_mapped_local_reads(synth: tuple[Path, Path], monkeypatch: pytest
     assert np.array_equal(sub.isel(time=[5, 1, 19_999], channel=[3, 0]).values,
                           expect[[5, 1, 19_999]][:, [3, 0]])
     assert np.array_equal(sub.values, expect) and zarr_reads == []
+    # outer keys: each index array along its own axis, over chunked and whole-array maps
+    handle = W.OpenStore(W.StoreSpec.of(store), store)
+    key = (np.array([7, 2, 19_999]), np.array([3, 1]))
+    assert np.array_equal(A.read(handle, "/acquisition/lfp_sub/data", key),
+                          expect[[7, 2, 19_999]][:, [3, 1]])
+    contiguous.whole = None  # the chunk-by-chunk path
+    assert np.array_equal(contiguous[key], expect[[7, 2, 19_999]][:, [3, 1]])
+    assert np.array_equal(contiguous[(slice(990, 1010), np.array([2, 0]))],
+                          expect[990:1010][:, [2, 0]])
+    assert np.array_equal(contiguous[(5, slice(None))], expect[5])
 
 
 def test_memory_cache_reads_chunks_once(synth: tuple[Path, Path]) -> None:

@@ -57,7 +57,7 @@ class MappedArray:
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         if self.whole is not None:
-            return np.array(self.whole[key])
+            return outer_index(self.whole, key)
         first, rest = (key[0] if key else slice(None)), key[1:]
         if isinstance(first, slice):
             start, stop, step = first.indices(self.shape[0])
@@ -69,7 +69,7 @@ class MappedArray:
                     end = min(stop, (c + 1) * self.chunk_rows)
                     out[at - start:end - start] = self.blocks[c][lo:lo + end - at]
                     at = end
-                return out[(slice(None), *rest)]
+                return outer_index(out, (slice(None), *rest))
             rows = np.arange(start, stop, step)
         else:
             rows = np.atleast_1d(np.asarray(first, dtype=np.int64))
@@ -79,8 +79,21 @@ class MappedArray:
         picked = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
         for i, (c, lo) in enumerate(zip(*np.divmod(rows, self.chunk_rows), strict=True)):
             picked[i] = self.blocks[c][lo]
-        out = picked[(slice(None), *rest)]
+        out = outer_index(picked, (slice(None), *rest))
         return out[0] if np.ndim(first) == 0 and not isinstance(first, slice) else out
+
+
+def outer_index(a: np.ndarray, key: tuple[Any, ...]) -> np.ndarray:
+    """``a[key]`` with each integer array selecting along its own axis (xarray's outer
+    indexing; numpy would pair several arrays up), as a copy."""
+    out = a[tuple(slice(None) if isinstance(k, np.ndarray) else k for k in key)]
+    axis = 0
+    for k in key:
+        if isinstance(k, np.ndarray):
+            out = np.take(out, k, axis=axis)
+        if not isinstance(k, (int, np.integer)):
+            axis += 1
+    return np.array(out)
 
 
 def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
