@@ -35,7 +35,8 @@ _EXPORTS = {
     "LazyNWB": "frames", "describe": "frames", "get_df": "frames", "get_internal_paths": "frames",
     "get_metadata_df": "frames", "get_table_schema": "frames", "get_timeseries": "frames",
     "get_timeseries_dataset": "frames", "open_nwb": "frames", "read_nwb": "frames",
-    "scan_nwb": "frames",
+    "scan_nwb": "frames", "get_timeseries_across": "frames.sessions",
+    "NWBBackendEntrypoint": "frames.backend",
     # layer 6: catalogs
     "UnsafeCatalogError": "catalog", "build_catalog": "catalog", "check_catalog": "catalog",
     "open_catalog": "catalog",
@@ -54,6 +55,7 @@ __all__ = [
     "IntakeNWBError",
     "IntakeNWBWarning",
     "LazyNWB",
+    "NWBBackendEntrypoint",
     "NotNWBError",
     "PinMismatchError",
     "RemoteIOError",
@@ -79,6 +81,7 @@ __all__ = [
     "get_metadata_df",
     "get_table_schema",
     "get_timeseries",
+    "get_timeseries_across",
     "get_timeseries_dataset",
     "index",
     "open_catalog",
@@ -147,5 +150,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         read_nwb,
         scan_nwb,
     )
+    from .frames.backend import NWBBackendEntrypoint
+    from .frames.sessions import get_timeseries_across
     from .refs import default_refs_dir, index
     from .store import open_store

@@ -113,6 +113,11 @@ class LazyNWB:
         names = [n for n, p in _WELL_KNOWN.items() if p in self.tables]
         return sorted({*super().__dir__(), *names})
 
+    def _repr_html_(self) -> str:
+        from .display import nwbfile_html
+
+        return nwbfile_html(self._reader, self.metadata)
+
     def __repr__(self) -> str:
         lines = [f"<LazyNWB {self.source}>"]
         meta = self.metadata

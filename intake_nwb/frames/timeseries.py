@@ -1,35 +1,43 @@
-"""Layer 5: NWB TimeSeries as lazy, dask-backed xarray objects.
+"""Layer 5: NWB TimeSeries as lazy xarray objects.
 
-:func:`get_timeseries` turns a TimeSeries into an :class:`xarray.DataArray` whose values are a
-dask array over the file's zarr array (storage chunks multiplied up to ~64 MB blocks by default):
-creating it reads metadata only, ``.values``/``.compute()`` read the blocks a selection overlaps.
-:func:`get_timeseries_dataset` gathers the series of a processing module (or ``/acquisition``)
-that share a time base into one :class:`xarray.Dataset`.
+:func:`timeseries_dataset` describes one series as an :class:`xarray.Dataset` of xarray backend
+arrays (:mod:`intake_nwb.frames.arrays`): the variable named after the series, its ``time``
+coordinate, the coordinates of its other dimensions and of its samples; nothing is read but
+attributes and small scalar datasets. The xarray backend (``engine="nwb"``) returns it as it
+is; :func:`get_timeseries` returns its variable as a dask-backed :class:`xarray.DataArray`
+(storage chunks multiplied up to ~64 MB blocks by default); :func:`get_timeseries_dataset`
+gathers the series of a group that share a time base.
 
-Distributed reads
-    The dask graph holds no open file, zarr group or event loop: each block is an
-    :class:`NWBArray` (a small picklable spec: source, reference file, storage options, cache
-    mode, array path) that reopens the store on first use in each process (memoised per
-    process), so graphs pickle and compute under ``dask.distributed`` with worker processes.
-
-Caching (``cache=``)
-    ``None`` (default): nothing is kept between reads, memory stays bounded by the blocks in
-    flight. ``"memory"``: chunks already read are kept in an in-process LRU (per worker under
-    distributed), so re-reading a window costs no I/O. ``"disk"``: chunks are kept as files in
-    ``cache_dir`` (:class:`intake_nwb.store.ChunkCacheStore`), shared by every process on the
-    machine and across sessions, keyed by the source's identity.
+Values
+    ``scaled=True`` (default): ``data * conversion (* channel_conversion) + offset``, lazily, in
+    physical units (``units``, CF's name, equals NWB's ``unit``). ``scaled=False``: as stored,
+    with CF's ``scale_factor``/``add_offset``/``units`` when one factor and offset describe the
+    scaling (``xr.decode_cf`` applies them), NWB's ``conversion``/``offset`` always.
+    A series whose frames are in ``external_file`` has no values here: its variable holds, for
+    each sample, the file that holds it, and a ``frame`` coordinate its frame number there.
 
 Time
-    Rate-based series get a :class:`TimeIndex` (``starting_time + i / rate``, never
-    materialised). Series with ``timestamps`` get a dask ``time`` coordinate under a
-    :class:`TimestampsIndex`, which reads the timestamps only when a label lookup (``sel``),
-    alignment or a pandas conversion (plotting) needs them. Either way
-    ``da.sel(time=slice(10, 20))`` works.
+    Float seconds by default (as pynwb gives them; ``units: "seconds"``): rate-based series get
+    a :class:`~intake_nwb.frames.indexes.TimeIndex` (never materialised), series with
+    ``timestamps`` a :class:`~intake_nwb.frames.indexes.StoredIndex` (read when a label lookup
+    needs them). ``decode_timedelta=True`` gives ``timedelta64`` (since the reference time) and
+    ``decode_times=True`` ``datetime64`` (UTC), for ``resample``.
+
+Nothing is dropped silently: a coordinate that cannot be attached (a region of another length,
+timestamps of another length) or a dataset a DataArray cannot hold produces a warning naming
+the file, the path and why.
+
+Distributed reads and caching (``cache=``)
+    Arrays hold an xarray :class:`~xarray.backends.CachingFileManager`, never an open file:
+    graphs pickle to ``dask.distributed`` worker processes, each of which opens the store
+    itself on first use. Local uncompressed data is read through a memory map
+    (:mod:`intake_nwb.store.mmap`). ``cache="memory"`` keeps chunks read in an in-process LRU,
+    ``cache="disk"`` as files in ``cache_dir`` shared by every process on the machine.
 
 Plotting
-    With the ``plot`` extra, ``da.hvplot()`` plots a series; for long series use
-    ``da.hvplot(x="time", downsample=True)`` (LTTB: only ~screen-width points per line reach the
-    figure) or ``da.hvplot.image(x="time", y="channel", rasterize=True)`` (datashader).
+    With the ``plot`` extra, ``da.hvplot()`` plots a series (axes labelled with ``units``); for
+    long series use ``da.hvplot(x="time", downsample=True)`` or
+    ``da.hvplot.image(x="time", y="channel", rasterize=True)``.
 """
 
 from __future__ import annotations
@@ -40,19 +48,18 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import dask.array as da
+import dask.array  # noqa: F401 - what chunk() builds on: imported with the module, not on first use
 import numpy as np
-import pandas as pd
 import xarray as xr
 from dask.base import tokenize
-from xarray.core.indexing import IndexSelResult
-from xarray.indexes import Index, PandasIndex, RangeIndex
-from xarray.indexes.range_index import RangeCoordinateTransform
+from xarray.core import indexing
 
 from ..errors import IntakeNWBError, TimeSeriesNotFoundError
 from ..nwb.file import NWBReader
+from ..nwb.metadata import parse_datetime
 from ..nwb.timeseries import (
     TIME,
+    Coordinate,
     TimeBase,
     TimeSeriesReader,
     find_timeseries,
@@ -60,91 +67,62 @@ from ..nwb.timeseries import (
     timeseries_paths,
 )
 from ..sources import Source
-from ..store import (
-    CacheMode,
-    NWBStore,
-    StoreSpec,
-    is_raw,
-    open_store,
-    read_spans,
-    remember,
-    zarr_array,
-)
+from ..store import CacheMode, NWBStore, open_store
+from ..store.workers import StoreSpec, manager_for
+from .arrays import NWBBackendArray, Scaling, TakenArray
+from .indexes import SECONDS, DecodedTimes, RateTimes, StoredIndex, TimeIndex
 
-__all__ = ["NWBArray", "TimeIndex", "TimestampsIndex", "get_timeseries",
-           "get_timeseries_dataset"]
+__all__ = ["StoredIndex", "TimeIndex", "get_timeseries", "get_timeseries_dataset",
+           "timeseries_dataset"]
 
 #: Default dask block size: storage chunks along time are multiplied up to about this.
 TARGET_BLOCK_BYTES = 64 * 2**20
 
 Chunks = Literal["auto"] | int | Mapping[str, int] | tuple[Any, ...] | None
 SourceLike = str | os.PathLike[str] | Source | NWBStore | NWBReader
+TimeKind = Literal["seconds", "timedelta", "datetime"]
+# what NWB writers put in ``unit`` when there is none: not a unit for CF's ``units``
+_NO_UNIT = {"", "no unit", "n.a.", "n/a", "na", "none", "unknown"}
 
 
-class NWBArray:
-    """A picklable, lazily opened array of an NWB file, for :func:`dask.array.from_array`.
+# -- opening -------------------------------------------------------------------------------------
 
-    Indexing reads only what the key selects: rows of raw (uncompressed, row-chunked) arrays
-    byte-exactly through :func:`intake_nwb.store.read_spans`, anything else through zarr
-    (the chunks the key overlaps).
-
-    Examples
-    --------
-    >>> arr = NWBArray(spec, "/acquisition/lfp/data", (2_500_000, 384), np.dtype("int16"))
-    ... # doctest: +SKIP
-    >>> arr[1000:1010, :4].shape  # doctest: +SKIP
-    (10, 4)
-    """
-
-    __slots__ = ("dtype", "path", "shape", "spec")
-
-    def __init__(self, spec: StoreSpec, path: str, shape: tuple[int, ...], dtype: np.dtype):
-        self.spec = spec
-        self.path = path
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return read_block(self.spec, self.path, key)
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return (self.spec, self.path, self.shape, self.dtype)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.spec, self.path, self.shape, self.dtype = state
-
-    def __repr__(self) -> str:
-        return f"NWBArray({self.spec.source!r}, {self.path!r}, shape={self.shape})"
+def open_nwb_reader(source: SourceLike, storage_options: Mapping[str, Any] | None = None,
+                    refs_dir: str | os.PathLike[str] | None = None, cache: CacheMode = None,
+                    cache_dir: str | os.PathLike[str] | None = None, **open_kwargs: Any
+                    ) -> tuple[NWBReader, StoreSpec]:
+    """The file's reader and the spec lazy arrays reopen it with (the store already open is
+    handed to this process' file manager, with its chunk cache)."""
+    if isinstance(source, NWBReader):
+        nwb = source
+    elif isinstance(source, NWBStore):
+        nwb = NWBReader(source)
+    else:
+        nwb = NWBReader(open_store(source, storage_options=storage_options, refs_dir=refs_dir,
+                                   cache=cache, cache_dir=cache_dir, **open_kwargs))
+    spec = StoreSpec.of(nwb.store, storage_options, cache, cache_dir)
+    manager_for(spec, nwb.store)
+    return nwb, spec
 
 
-def read_block(spec: StoreSpec, path: str, key: Any) -> np.ndarray:
-    """``array[key]`` of the array at ``path`` of the store ``spec`` describes."""
-    arr = zarr_array(spec, path)
-    key = key if isinstance(key, tuple) else (key,)
-    if any(isinstance(k, (list, np.ndarray)) for k in key):
-        return np.asarray(arr.oindex[tuple(_fancy(k) for k in key)])
-    first = key[0] if key else slice(None)
-    if arr.ndim and isinstance(first, slice) and first.step in (None, 1) and is_raw(arr):
-        # whole rows of raw chunks: fetch exactly the rows' bytes
-        a, b, _ = first.indices(arr.shape[0])
-        rows = read_spans(arr, np.array([a]), np.array([max(a, b)]))
-        return rows[(slice(None), *key[1:])]
-    return np.asarray(arr[key])
+def _time_kind(decode_times: bool, decode_timedelta: bool) -> TimeKind:
+    if decode_times and decode_timedelta:
+        raise ValueError("decode_times (datetime64) and decode_timedelta (timedelta64) exclude "
+                         "each other")
+    return "datetime" if decode_times else "timedelta" if decode_timedelta else "seconds"
 
 
-def _fancy(k: Any) -> Any:
-    if isinstance(k, (list, np.ndarray)):
-        k = np.asarray(k)
-        return k if k.dtype == bool else k.astype(np.int64)
-    return k
+def reference_time(nwb: NWBReader) -> np.datetime64:
+    """What NWB times count from: ``timestamps_reference_time`` (else ``session_start_time``),
+    as a UTC ``datetime64[ns]``."""
+    for path in ("/timestamps_reference_time", "/session_start_time"):
+        value = nwb.value(path)
+        value = value[0] if isinstance(value, list) and value else value
+        parsed = parse_datetime(str(value)) if value is not None else None
+        if parsed is not None:
+            return np.datetime64(parsed.replace(tzinfo=None), "ns")
+    raise IntakeNWBError("no timestamps_reference_time nor session_start_time: times cannot "
+                         "be made absolute (use decode_timedelta=True)", source=nwb.source)
 
 
 # -- chunks --------------------------------------------------------------------------------------
@@ -172,7 +150,7 @@ def auto_chunks(shape: tuple[int, ...], storage_chunks: tuple[int, ...], itemsiz
 
 
 def _chunks(chunks: Chunks, dims: tuple[str, ...], shape: tuple[int, ...],
-            storage_chunks: tuple[int, ...], itemsize: int) -> Any:
+            storage_chunks: tuple[int, ...], itemsize: int) -> tuple[Any, ...]:
     if chunks is None or chunks == -1:
         return tuple(max(1, s) for s in shape)
     if isinstance(chunks, tuple):
@@ -189,235 +167,164 @@ def _chunks(chunks: Chunks, dims: tuple[str, ...], shape: tuple[int, ...],
     return tuple(auto)
 
 
-# -- time ----------------------------------------------------------------------------------------
+# -- one series ----------------------------------------------------------------------------------
 
-class TimeIndex(RangeIndex):
-    """Evenly sampled time (``starting_time + i / rate``), never materialised.
-
-    Unlike :class:`xarray.indexes.RangeIndex`, slices select like pandas labels (every sample
-    with ``start <= t <= stop``) without ``method="nearest"``; scalar labels must be sample
-    times (within a millionth of a sample).
-    """
-
-    _TOL = 1e-6  # in samples
-
-    @classmethod
-    def from_rate(cls, starting_time: float, rate: float, n: int, dim: str = TIME) -> TimeIndex:
-        step = 1.0 / rate
-        return cls(RangeCoordinateTransform(starting_time, starting_time + n * step, n, dim, dim,
-                                            step=step))
-
-    def sel(self, labels: dict[Any, Any], method: Any = None, tolerance: Any = None
-            ) -> IndexSelResult:
-        label = labels[self.dim]
-        t = self.transform
-        if isinstance(label, slice) and label.step is None and method is None:
-            lo = 0 if label.start is None else math.ceil(
-                (float(label.start) - t.start) / t.step - self._TOL)
-            hi = self.size if label.stop is None else math.floor(
-                (float(label.stop) - t.start) / t.step + self._TOL) + 1
-            lo, hi = min(max(lo, 0), self.size), min(max(hi, 0), self.size)
-            return IndexSelResult({self.dim: slice(lo, max(lo, hi))})
-        if method is None and not isinstance(label, slice):
-            pos = (np.asarray(getattr(label, "values", label), dtype=np.float64) - t.start) / t.step
-            if np.any(np.abs(pos - np.round(pos)) > self._TOL) or np.any(pos < -self._TOL) or \
-                    np.any(pos > self.size - 1 + self._TOL):
-                raise KeyError(f"{label!r} is not a sample time; use method='nearest'")
-            method = "nearest"
-        return super().sel(labels, method=method, tolerance=tolerance)
-
-    def isel(self, indexers: Mapping[Any, Any]) -> Any:
-        out = super().isel(indexers)
-        return type(self)(out.transform) if type(out) is RangeIndex else out
-
-    def to_pandas_index(self) -> pd.Index:
-        # named, so to_dataframe()/hvplot see a "time" index (RangeIndex leaves it unnamed)
-        return super().to_pandas_index().rename(self.transform.coord_name)
+def _array(nwb: NWBReader, spec: StoreSpec, path: str, **kwargs: Any) -> NWBBackendArray:
+    arr = nwb.node(path)
+    assert hasattr(arr, "shape")
+    return NWBBackendArray(spec, "/" + arr.path.strip("/"), tuple(arr.shape), arr.dtype,
+                           **kwargs)
 
 
-class TimestampsIndex(Index):
-    """An index over lazy (dask) timestamps, read the first time a label lookup needs them.
-
-    The coordinate stays a dask array: slicing, pickling, ``isel`` and reductions read nothing;
-    ``sel``, alignment and conversion to pandas (plotting, ``to_dataframe``) read the
-    timestamps once and keep a :class:`~xarray.indexes.PandasIndex` of them.
-    """
-
-    def __init__(self, variable: xr.Variable, dim: str, name: Any):
-        self.variable = variable
-        self.dim = dim
-        self.name = name
-        self._pandas: PandasIndex | None = None
-
-    @classmethod
-    def from_variables(cls, variables: Mapping[Any, xr.Variable], *, options: Mapping[str, Any]
-                       ) -> TimestampsIndex:
-        if len(variables) != 1 or next(iter(variables.values())).ndim != 1:
-            raise ValueError("TimestampsIndex needs one 1-D coordinate")
-        name, var = next(iter(variables.items()))
-        return cls(var, str(var.dims[0]), name)
-
-    def _index(self) -> PandasIndex:
-        if self._pandas is None:
-            values = np.asarray(self.variable.values)
-            self._pandas = PandasIndex(pd.Index(values, name=self.name), self.dim)
-        return self._pandas
-
-    @staticmethod
-    def _plain(index: Any) -> Any:
-        return index._index() if isinstance(index, TimestampsIndex) else index
-
-    def create_variables(self, variables: Mapping[Any, xr.Variable] | None = None
-                         ) -> dict[Any, xr.Variable]:
-        attrs = variables[self.name].attrs if variables and self.name in variables else \
-            self.variable.attrs
-        return {self.name: xr.Variable(self.variable.dims, self.variable.data, attrs)}
-
-    def to_pandas_index(self) -> pd.Index:
-        return self._index().index
-
-    def isel(self, indexers: Mapping[Any, Any]) -> Index | None:
-        idx = indexers.get(self.dim)
-        if idx is None:
-            return self
-        if isinstance(idx, xr.Variable):
-            if idx.dims != (self.dim,):
-                return None  # vectorised indexing onto other dims
-            idx = idx.data
-        if isinstance(idx, slice) or np.ndim(idx) == 1:
-            return type(self)(self.variable[{self.dim: idx}], self.dim, self.name)
-        return None  # a scalar: the dimension goes away
-
-    def sel(self, labels: dict[Any, Any], **kwargs: Any) -> IndexSelResult:
-        return self._index().sel(labels, **kwargs)
-
-    def equals(self, other: Index, **kwargs: Any) -> bool:
-        if other is self or (isinstance(other, TimestampsIndex)
-                             and other.variable.data is self.variable.data):
-            return True
-        return self._index().equals(self._plain(other))
-
-    def join(self, other: Index, how: str = "inner") -> Index:
-        return self._index().join(self._plain(other), how)
-
-    def reindex_like(self, other: Index, **kwargs: Any) -> dict[Any, Any]:
-        return self._index().reindex_like(self._plain(other), **kwargs)
-
-    @classmethod
-    def concat(cls, indexes: Any, dim: Any, positions: Any = None) -> Index:
-        return PandasIndex.concat([cls._plain(i) for i in indexes], dim, positions)
-
-    def roll(self, shifts: Mapping[Any, int]) -> Index | None:
-        return self._index().roll(shifts)
-
-    def rename(self, name_dict: Mapping[Any, Any], dims_dict: Mapping[Any, Any]) -> Index:
-        dim = dims_dict.get(self.dim, self.dim)
-        var = xr.Variable((dim,), self.variable.data, self.variable.attrs)
-        return type(self)(var, dim, name_dict.get(self.name, self.name))
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"variable": self.variable, "dim": self.dim, "name": self.name}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _pandas=None)
-
-    def _repr_inline_(self, max_width: int) -> str:
-        return f"{type(self).__name__} (lazy, {self.variable.shape[0]} timestamps)"
-
-
-def _time_coords(reader: TimeSeriesReader, spec: StoreSpec, time_chunks: tuple[int, ...]
-                 ) -> xr.Coordinates:
+def _time(reader: TimeSeriesReader, spec: StoreSpec, kind: TimeKind, notes: list[str]
+          ) -> xr.Coordinates:
     tb: TimeBase = reader.time_base
-    if tb.kind == "rate" and tb.rate and math.isfinite(tb.rate) and tb.rate > 0:
-        assert tb.starting_time is not None
-        return xr.Coordinates.from_xindex(TimeIndex.from_rate(tb.starting_time, tb.rate, tb.n))
-    if tb.kind == "timestamps":
-        if not reader.timestamps_match:
-            warnings.warn(f"{reader.source} [{reader.path}]: {reader.timestamps.shape[0]} "
-                          f"timestamps for {tb.n} samples; no time coordinate", stacklevel=4)
+    source: Any
+    if tb.kind == "rate":
+        assert tb.starting_time is not None and tb.rate is not None
+        if not (math.isfinite(tb.rate) and tb.rate > 0):
+            notes.append(f"rate {tb.rate!r} is not a positive number: no time coordinate")
             return xr.Coordinates()
-        ts = reader.timestamps
-        assert ts is not None and reader.timestamps_path is not None
-        lazy = NWBArray(spec, reader.timestamps_path, (tb.n,), ts.dtype)
-        chunks = time_chunks if sum(time_chunks) == tb.n else auto_chunks(
-            (tb.n,), tuple(ts.chunks), ts.dtype.itemsize)
-        var = xr.Variable((TIME,), _from_array(lazy, chunks), {"units": "seconds"})
-        return xr.Coordinates({TIME: var}, indexes={TIME: TimestampsIndex(var, TIME, TIME)})
-    return xr.Coordinates()
+        if kind == "seconds":
+            return xr.Coordinates.from_xindex(TimeIndex.from_rate(tb.starting_time, tb.rate,
+                                                                  tb.n))
+        source = RateTimes(tb.starting_time, tb.rate, tb.n)
+    elif tb.kind == "timestamps":
+        if not reader.timestamps_match:
+            return xr.Coordinates()  # the reader says why
+        assert reader.timestamps_path is not None
+        source = _array(reader.nwb, spec, reader.timestamps_path)
+    else:
+        notes.append("neither timestamps nor starting_time: no time coordinate")
+        return xr.Coordinates()
+    if kind != "seconds":
+        source = DecodedTimes(source, reference_time(reader.nwb) if kind == "datetime" else None)
+    return xr.Coordinates.from_xindex(StoredIndex.from_source(
+        source, TIME, TIME, SECONDS if kind == "seconds" else None))
 
 
-# -- DataArrays ----------------------------------------------------------------------------------
+def _coordinate(reader: TimeSeriesReader, spec: StoreSpec, c: Coordinate) -> xr.Coordinates:
+    if c.values is not None:
+        return xr.Coordinates({c.name: xr.Variable((c.dim,), np.array(c.values))})
+    assert c.path is not None
+    source: Any = _array(reader.nwb, spec, c.path)
+    if c.rows is not None:
+        source = TakenArray(_array(reader.nwb, spec, c.rows), source)
+    if c.index:
+        return xr.Coordinates.from_xindex(StoredIndex.from_source(source, c.name, c.dim))
+    return xr.Coordinates({c.name: xr.Variable((c.dim,), indexing.LazilyIndexedArray(source))})
 
-def _from_array(arr: NWBArray, chunks: Any) -> da.Array:
-    name = f"nwb-{tokenize(arr.spec, arr.path, arr.shape, chunks)}"
-    # fancy=True lets dask fuse a later selection into the block read (a 10 s window of a
-    # 64 MB block reads 10 s); read_block handles the orthogonal integer arrays that brings
-    return da.from_array(arr, chunks=chunks, name=name, asarray=True, fancy=True,
-                         meta=np.empty((0,) * arr.ndim, dtype=arr.dtype))
+
+def _cf_attrs(reader: TimeSeriesReader, scaled: bool, numeric: bool) -> dict[str, Any]:
+    """CF's ``units`` (and, for raw values, ``scale_factor``/``add_offset``) beside NWB's own."""
+    unit = reader.unit
+    if not numeric or unit is None or unit.strip().lower() in _NO_UNIT:
+        return {}
+    exact = reader.conversion == 1.0 and reader.offset == 0.0 and \
+        reader.channel_conversion_path is None
+    if scaled or exact:
+        return {"units": unit}
+    if reader.channel_conversion_path is not None:
+        return {}  # one factor per channel: CF has no way to say it
+    return {"units": unit, "scale_factor": reader.conversion, "add_offset": reader.offset}
 
 
-def _data(reader: TimeSeriesReader, spec: StoreSpec, chunks: Chunks) -> da.Array:
-    shape = reader.shape
-    if not reader.has_data:  # external frames or no data: attributes and time only
-        return da.zeros(shape, dtype=reader.dtype, chunks=tuple(max(1, s) for s in shape))
+def _values(reader: TimeSeriesReader, spec: StoreSpec, scaled: bool
+            ) -> tuple[xr.Variable, xr.Coordinates, list[str]]:
+    """The series' variable (lazy), the coordinates its values bring, what could not be told."""
+    if reader.is_external:
+        files, frames, notes = reader.external_frames()
+        coords = xr.Coordinates() if frames is None else xr.Coordinates(
+            {"frame": xr.Variable((TIME,), frames)})
+        return xr.Variable((TIME,), files, reader.attrs()), coords, notes
     data = reader.data
-    assert data is not None and reader.data_path is not None
+    if data is None:
+        raise IntakeNWBError("no data", source=reader.source, path=reader.path)
+    assert reader.data_path is not None
+    numeric = data.dtype.kind in "biuf"
+    attrs = {**reader.attrs(), **_cf_attrs(reader, scaled, numeric)}
     if not data.shape:  # a scalar stored as data: one sample
-        return da.from_array(np.asarray(data[...]).reshape(1), chunks=1)
-    storage = tuple(int(c) for c in data.chunks)
-    blocks = _chunks(chunks, reader.dims, shape, storage, data.dtype.itemsize)
-    return _from_array(NWBArray(spec, reader.data_path, shape, data.dtype), blocks)
+        return xr.Variable((TIME,), np.asarray(data[...]).reshape(1), attrs), \
+            xr.Coordinates(), []
+    scaling = Scaling(reader.conversion, reader.offset, reader.channel_conversion_path,
+                      reader.channel_conversion_axis) if scaled and numeric else None
+    array = NWBBackendArray(spec, reader.data_path, reader.shape, data.dtype,
+                            None if scaling is None or scaling.is_identity else scaling)
+    preferred = {d: int(c) for d, c in zip(reader.dims, data.chunks, strict=True)}
+    return xr.Variable(reader.dims, indexing.LazilyIndexedArray(array), attrs,
+                       encoding={"preferred_chunks": preferred}), xr.Coordinates(), []
 
 
-def _scale(reader: TimeSeriesReader, data: da.Array) -> da.Array:
-    """``data * conversion (* channel_conversion) + offset``, lazily, as NWB defines it."""
-    if data.dtype.kind not in "biuf":
-        return data
-    if data.dtype.kind != "f":
-        data = data.astype(np.float64)
-    factor: Any = reader.conversion
-    cc = reader.channel_conversion
-    axis = reader.channel_conversion_axis
-    if cc is not None and 0 < axis < data.ndim and len(cc) == data.shape[axis]:
-        shape = [1] * data.ndim
-        shape[axis] = len(cc)
-        factor = (factor * cc).reshape(shape).astype(data.dtype)
-    out = data * factor
-    return out + reader.offset if reader.offset else out
+def _describe(reader: TimeSeriesReader, spec: StoreSpec, *, scaled: bool, time: TimeKind
+              ) -> tuple[str, xr.Variable, xr.Coordinates, list[str]]:
+    variable, coords, notes = _values(reader, spec, scaled)
+    coords.update(_time(reader, spec, time, notes))
+    described, left_out = reader.coordinates()
+    for c in described:
+        coords.update(_coordinate(reader, spec, c))
+    name = reader.name
+    if name in coords or name in variable.dims:
+        name = "data"  # a series named like one of its coordinates
+    return name, variable, coords, [*left_out, *notes]
+
+
+def _warn(reader: TimeSeriesReader, notes: list[str]) -> None:
+    for note in notes:
+        warnings.warn(f"{reader.source} [{reader.path}]: {note}", UserWarning, stacklevel=4)
+
+
+def timeseries_dataset(reader: TimeSeriesReader, spec: StoreSpec, *, scaled: bool = True,
+                       time: TimeKind = "seconds") -> xr.Dataset:
+    """One series as a lazy Dataset of backend arrays (what ``engine="nwb"`` returns).
+
+    The variable named after the series (``data`` if a coordinate has that name), its
+    coordinates, and the series' other datasets (``control_description``, the ``data``
+    placeholder of an external-file series) as variables with their own dimensions. Attributes:
+    the group's. Reads attributes and small scalar datasets only.
+
+    Examples
+    --------
+    >>> nwb, spec = open_nwb_reader("ses.nwb")  # doctest: +SKIP
+    >>> ds = timeseries_dataset(TimeSeriesReader(nwb, "/acquisition/lfp"), spec)  # doctest: +SKIP
+    >>> ds["lfp"].isel(time=slice(0, 10)).values.shape  # reads 10 rows  # doctest: +SKIP
+    (10, 384)
+    """
+    name, variable, coords, notes = _describe(reader, spec, scaled=scaled, time=time)
+    _warn(reader, notes)
+    variables = {name: variable}
+    for arr in reader.other_arrays():
+        other = arr.path.rsplit("/", 1)[-1]
+        key = other if other not in coords and other not in variables else f"{name}_{other}"
+        variables[key] = xr.Variable(
+            tuple(f"{key}_dim_{i}" for i in range(arr.ndim)),
+            indexing.LazilyIndexedArray(_array(reader.nwb, spec, "/" + arr.path.strip("/"))))
+    attrs = {**reader.group_attrs(), "path": reader.path, "_nwb_path": reader.source}
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
 def timeseries_dataarray(reader: TimeSeriesReader, spec: StoreSpec, *, chunks: Chunks = "auto",
-                         scaled: bool = False) -> xr.DataArray:
-    """The lazy DataArray of one series (see :func:`get_timeseries`)."""
-    data = _data(reader, spec, chunks)
-    attrs = reader.attrs()
-    if scaled and data.dtype.kind in "biuf":
-        data = _scale(reader, data)
-        attrs["scaled"] = 1  # conversion/offset (and channel_conversion) already applied
-    coords = _time_coords(reader, spec, data.chunks[0] if data.ndim else ())
-    out = xr.DataArray(data, dims=reader.dims, coords=coords, name=reader.name, attrs=attrs)
-    extra = reader.channel_coords()
-    return out.assign_coords(extra) if extra else out
-
-
-def _open(source: SourceLike, storage_options: Mapping[str, Any] | None,
-          refs_dir: str | os.PathLike[str] | None, cache: CacheMode,
-          cache_dir: str | os.PathLike[str] | None) -> tuple[NWBReader, StoreSpec]:
-    if isinstance(source, NWBReader):
-        nwb = source
-    elif isinstance(source, NWBStore):
-        nwb = NWBReader(source)
-    else:
-        nwb = NWBReader(open_store(source, storage_options=storage_options, refs_dir=refs_dir,
-                                   cache=cache, cache_dir=cache_dir))
-    spec = StoreSpec.of(nwb.store, storage_options, cache, cache_dir)
-    # this process reuses the store already open (and, with cache="memory", its chunks)
-    remember(spec, nwb.store)
-    return nwb, spec
+                         scaled: bool = True, time: TimeKind = "seconds") -> xr.DataArray:
+    """The lazy, dask-backed DataArray of one series (see :func:`get_timeseries`)."""
+    name, variable, coords, notes = _describe(reader, spec, scaled=scaled, time=time)
+    for arr in reader.other_arrays():
+        what = "values that are not the frames (those are in external_file)" if \
+            reader.is_external and arr is reader.data else "not one value per sample"
+        notes.append(f"{arr.path.rsplit('/', 1)[-1]} has shape {tuple(arr.shape)}, {what}: left "
+                     "out of the DataArray (open_dataset(engine='nwb') keeps it)")
+    _warn(reader, notes)
+    if not variable._in_memory:
+        data = reader.data
+        assert data is not None
+        blocks = _chunks(chunks, variable.dims, variable.shape,
+                         tuple(int(c) for c in data.chunks), data.dtype.itemsize)
+        variable = variable.chunk(dict(zip(variable.dims, blocks, strict=True)),
+                                  name=f"nwb-{tokenize(spec, reader.data_path, scaled, blocks)}")
+    return xr.DataArray(variable, coords=coords, name=name)
 
 
 def get_timeseries(source: SourceLike, path: str | None = None, *, search: str | None = None,
-                   match_all: bool = False, chunks: Chunks = "auto", scaled: bool = False,
+                   match_all: bool = False, chunks: Chunks = "auto", scaled: bool = True,
+                   decode_times: bool = False, decode_timedelta: bool = False,
                    cache: CacheMode = None, storage_options: Mapping[str, Any] | None = None,
                    refs_dir: str | os.PathLike[str] | None = None,
                    cache_dir: str | os.PathLike[str] | None = None
@@ -441,12 +348,14 @@ def get_timeseries(source: SourceLike, path: str | None = None, *, search: str |
         ``"auto"`` (storage chunks along time, multiplied up to ~64 MB blocks), an int (samples
         per block), ``{dim: size}``, a dask chunks tuple, or None (one block).
     scaled:
-        Apply ``data * conversion (* channel_conversion) + offset`` lazily (float values in
-        ``unit``); attribute ``scaled`` is then set.
+        ``data * conversion (* channel_conversion) + offset`` in ``units`` (default), or the
+        values as stored (``False``; see the module documentation).
+    decode_times, decode_timedelta:
+        ``time`` as ``datetime64`` (the reference time plus the seconds, UTC) or
+        ``timedelta64`` (the seconds); default float seconds.
     cache:
         ``None`` (default, nothing kept), ``"memory"`` (chunks already read are kept) or
-        ``"disk"`` (chunks kept as files in ``cache_dir``). See the module
-        documentation.
+        ``"disk"`` (chunks kept as files in ``cache_dir``).
     storage_options, refs_dir, cache_dir:
         As for :func:`intake_nwb.store.open_store`.
 
@@ -456,29 +365,32 @@ def get_timeseries(source: SourceLike, path: str | None = None, *, search: str |
         Dims ``time`` then, by type: ``channel`` (ElectricalSeries: electrode ids, with
         ``electrode_index``, ``location``, ``group_name``, ``channel_conversion`` coordinates),
         ``sample`` (SpikeEventSeries), ``roi`` (RoiResponseSeries: ROI ids), ``axis``
-        (SpatialSeries: ``x``/``y``/``z``), ``y``/``x``/``z`` (ImageSeries), else ``dim_1``...
-        Attributes: ``unit``, ``conversion``, ``offset``, ``resolution``, ``description``,
-        ``comments``, ``neurodata_type``, ``path``, ``_nwb_path`` (and ``starting_time``,
-        ``rate``, ``external_file``... where they apply). An ImageSeries with
-        ``external_file`` has shape ``(frames, 0, 0)``: times and attributes, no values.
+        (SpatialSeries: ``x``/``y``/``z``), ``band`` (DecompositionSeries), ``feature``
+        (AbstractFeatureSeries), ``y``/``x``/``z`` (ImageSeries), else
+        ``<series name>_dim_<i>``. Per-sample datasets (``confidence``, ``control``) are
+        coordinates on ``time``. Attributes: NWB's (``unit``, ``conversion``, ``offset``,
+        ``resolution``, ``description``, ``comments``, ``neurodata_type``, the group's own and
+        small datasets such as ``reference_frame``), CF's ``units``, ``path``, ``_nwb_path``.
 
     Examples
     --------
-    >>> lfp = get_timeseries("session.nwb", "/acquisition/lfp", scaled=True)  # doctest: +SKIP
+    >>> lfp = get_timeseries("session.nwb", "/acquisition/lfp")  # doctest: +SKIP
     >>> lfp.sel(time=slice(10, 20)).mean("time").values  # reads 10 s only  # doctest: +SKIP
     >>> series = get_timeseries("session.nwb", search="SpatialSeries", match_all=True)
     ... # doctest: +SKIP
     """
-    nwb, spec = _open(source, storage_options, refs_dir, cache, cache_dir)
+    kind = _time_kind(decode_times, decode_timedelta)
+    nwb, spec = open_nwb_reader(source, storage_options, refs_dir, cache, cache_dir)
     paths = [path] if path is not None else find_timeseries(nwb, search, match_all)
     out = {}
     for p in paths:
         reader = TimeSeriesReader(nwb, p)
-        out[reader.path] = timeseries_dataarray(reader, spec, chunks=chunks, scaled=scaled)
+        out[reader.path] = timeseries_dataarray(reader, spec, chunks=chunks, scaled=scaled,
+                                                time=kind)
     return out if match_all else next(iter(out.values()))
 
 
-# -- Datasets ------------------------------------------------------------------------------------
+# -- Datasets of several series ------------------------------------------------------------------
 
 def _time_groups(readers: list[TimeSeriesReader]) -> list[list[TimeSeriesReader]]:
     """Series grouped by time base: same ``TimeBase.key``, or equal timestamps (read once)."""
@@ -502,7 +414,7 @@ def _time_groups(readers: list[TimeSeriesReader]) -> list[list[TimeSeriesReader]
     return out
 
 
-def _describe(tb: TimeBase) -> str:
+def _describe_time(tb: TimeBase) -> str:
     if tb.kind == "rate":
         return f"{tb.n} samples at {tb.rate} Hz from {tb.starting_time} s"
     if tb.kind == "timestamps":
@@ -544,7 +456,8 @@ def _dim_coords(arr: xr.DataArray, dim: str) -> xr.DataArray:
 
 def get_timeseries_dataset(source: SourceLike, group_path: str = "/acquisition", *,
                            search: str | None = None, chunks: Chunks = "auto",
-                           scaled: bool = False,
+                           scaled: bool = True, decode_times: bool = False,
+                           decode_timedelta: bool = False,
                            mismatched: Literal["raise", "drop"] = "raise",
                            cache: CacheMode = None,
                            storage_options: Mapping[str, Any] | None = None,
@@ -574,7 +487,8 @@ def get_timeseries_dataset(source: SourceLike, group_path: str = "/acquisition",
     >>> ds = get_timeseries_dataset("ophys.nwb", "/processing/ophys")  # doctest: +SKIP
     >>> ds["Deconvolved"].isel(time=slice(0, 100)).mean("time").values  # doctest: +SKIP
     """
-    nwb, spec = _open(source, storage_options, refs_dir, cache, cache_dir)
+    kind = _time_kind(decode_times, decode_timedelta)
+    nwb, spec = open_nwb_reader(source, storage_options, refs_dir, cache, cache_dir)
     base = "/" + group_path.strip("/")
     if not nwb.has(base):
         raise IntakeNWBError(f"no group {base} in this file", source=nwb.source, path=base)
@@ -588,7 +502,7 @@ def get_timeseries_dataset(source: SourceLike, group_path: str = "/acquisition",
     groups = _time_groups([TimeSeriesReader(nwb, p) for p in paths])
     keep = groups[0]
     if len(groups) > 1:
-        listing = "; ".join(f"{_describe(g[0].time_base)}: {', '.join(r.path for r in g)}"
+        listing = "; ".join(f"{_describe_time(g[0].time_base)}: {', '.join(r.path for r in g)}"
                             for g in groups)
         if mismatched == "raise":
             raise IntakeNWBError(f"the TimeSeries under {base} do not share a time base "
@@ -599,13 +513,16 @@ def get_timeseries_dataset(source: SourceLike, group_path: str = "/acquisition",
         warnings.warn(f"{nwb.source} [{base}]: left out of the dataset (other time bases): "
                       f"{', '.join(dropped)}", stacklevel=2)
     names = _var_names(keep, base)
-    arrays = [timeseries_dataarray(r, spec, chunks=chunks, scaled=scaled) for r in keep]
-    first = arrays[0]
-    time = first.drop_vars([c for c in first.coords if c != TIME]).coords
+    arrays = [timeseries_dataarray(r, spec, chunks=chunks, scaled=scaled, time=kind)
+              for r in keep]
+    time = arrays[0].coords.to_dataset()[[TIME]].coords if TIME in arrays[0].coords else {}
     seen: dict[str, xr.DataArray] = {}
     variables = {}
     for name, arr in zip(names, arrays, strict=True):
-        arr = arr.drop_vars([TIME]) if TIME in arr.coords else arr
+        # per-sample coordinates are each series' own (confidence of one body part)
+        own = [str(c) for c in arr.coords if c != TIME and arr.coords[c].dims == (TIME,)]
+        arr = arr.drop_vars([TIME] if TIME in arr.coords else []).rename(
+            {c: f"{name}_{c}" for c in own})
         variables[name] = _share_dims(arr, name, seen)
     attrs = {"path": base, "_nwb_path": nwb.source}
     if keep[0].time_base.kind == "rate":

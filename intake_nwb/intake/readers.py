@@ -2,15 +2,20 @@
 
 Intake 2 imports this module at start-up; defining the classes registers them. The datatype
 :class:`NWB` (an NWB file, Zarr NWB store or reference file; ``url`` may be a list or glob)
-has three readers, each a thin adapter over the V1 drivers (same arguments, same results):
+is recognised by ``intake.datatypes.recommend`` for HDF5 files named ``*.nwb``, for Zarr NWB
+stores (directories named ``*.nwb`` or ``*.nwb.zarr``) and for our reference files (by name or
+by their first bytes). Its readers (only these are listed: the shared base is not a reader):
 
-=======================  =====================  ==================================
-reader                   ``output_instance``    arguments
-=======================  =====================  ==================================
-:class:`NWBTableReader`  ``polars:LazyFrame``   ``table_path``, as ``nwb_table``
-:class:`NWBTimeSeriesReader` ``xarray:DataArray`` ``path``/``search``/``file``, lazy
-:class:`NWBMetadataReader`  ``polars:DataFrame``  one row per file
-=======================  =====================  ==================================
+==============================  =====================  ==================================
+reader                          ``output_instance``    arguments
+==============================  =====================  ==================================
+:class:`NWBTableReader`         ``polars:LazyFrame``   ``table_path``, as ``nwb_table``
+:class:`NWBTimeSeriesReader`    ``xarray:DataArray``   ``path``/``search``/``file``, lazy
+:class:`NWBMetadataReader`      ``polars:DataFrame``   one row per file
+:class:`NWBDataTreeReader`      ``xarray:DataTree``    one file, every group (``engine="nwb"``)
+==============================  =====================  ==================================
+
+The first three are thin adapters over the V1 drivers (same arguments, same results).
 
 Intake's converters apply to the outputs (``PolarsEager``, ``PolarsToPandas``...), and the
 readers go into intake 2 catalogs like any other.
@@ -33,7 +38,8 @@ from typing import Any
 from intake.readers.datatypes import FileData
 from intake.readers.readers import BaseReader
 
-__all__ = ["NWB", "NWBMetadataReader", "NWBTableReader", "NWBTimeSeriesReader"]
+__all__ = ["NWB", "NWBDataTreeReader", "NWBMetadataReader", "NWBTableReader",
+           "NWBTimeSeriesReader"]
 
 
 class NWB(FileData):
@@ -44,14 +50,19 @@ class NWB(FileData):
     >>> NWB("s3://lab/sessions/*.nwb", storage_options={"anon": True})  # doctest: +SKIP
     """
 
-    filepattern = r"\.nwb(\.zarr)?/?$"
+    # files and Zarr stores named as NWB, and our reference files (``<name>.nwb.<hash>.json``)
+    filepattern = r"\.nwb(\.zarr)?/?$|\.nwb\.[0-9a-f]+\.json$"
+    # a Zarr NWB store is a directory: recognised by its root group's metadata file
+    contains = {r"\.nwb(\.zarr)?/(\.zgroup|zarr\.json)$"}
+    # a reference file written by intake-nwb starts so, whatever its name
+    magic = {(None, rb'^\{"version":\s*1,\s*"intake_nwb":')}
     structure = {"table", "array", "timeseries", "hierarchy"}
     mimetypes = "application/x-nwb"
 
 
-class _NWBReader(BaseReader):
-    implements = {NWB}
-    imports = {"intake_nwb"}
+class _FromDriver:
+    """What the driver-backed readers share (a mixin: not a reader, so intake lists it not)."""
+
     driver: str = ""
 
     def _source(self, data: NWB, **kwargs: Any) -> Any:
@@ -61,7 +72,7 @@ class _NWBReader(BaseReader):
                                              **kwargs)
 
 
-class NWBTableReader(_NWBReader):
+class NWBTableReader(_FromDriver, BaseReader):
     """A DynamicTable across files as a polars LazyFrame (pushdown as :func:`scan_nwb`).
 
     Examples
@@ -70,6 +81,7 @@ class NWBTableReader(_NWBReader):
     ... # doctest: +SKIP
     """
 
+    implements = {NWB}
     imports = {"intake_nwb", "polars"}
     output_instance = "polars:LazyFrame"
     func = "intake_nwb.frames.tables:scan_nwb"
@@ -83,7 +95,7 @@ class NWBTableReader(_NWBReader):
         return self.read(**kwargs).head(10)
 
 
-class NWBTimeSeriesReader(_NWBReader):
+class NWBTimeSeriesReader(_FromDriver, BaseReader):
     """A TimeSeries of one file as a lazy, dask-backed xarray DataArray.
 
     Examples
@@ -91,6 +103,7 @@ class NWBTimeSeriesReader(_NWBReader):
     >>> NWBTimeSeriesReader(NWB("ses.nwb"), path="/acquisition/lfp").read()  # doctest: +SKIP
     """
 
+    implements = {NWB}
     imports = {"intake_nwb", "xarray", "dask"}
     output_instance = "xarray:DataArray"
     func = "intake_nwb.frames.timeseries:get_timeseries"
@@ -100,7 +113,7 @@ class NWBTimeSeriesReader(_NWBReader):
         return self._source(data, path=path, **kwargs).to_dask()
 
 
-class NWBMetadataReader(_NWBReader):
+class NWBMetadataReader(_FromDriver, BaseReader):
     """Session and subject metadata, one row per file, as a polars DataFrame.
 
     Examples
@@ -108,6 +121,7 @@ class NWBMetadataReader(_NWBReader):
     >>> NWBMetadataReader(NWB("lab/*.nwb")).read()  # doctest: +SKIP
     """
 
+    implements = {NWB}
     imports = {"intake_nwb", "polars"}
     output_instance = "polars:DataFrame"
     func = "intake_nwb.frames.tables:get_metadata_df"
@@ -115,3 +129,31 @@ class NWBMetadataReader(_NWBReader):
 
     def _read(self, data: NWB, **kwargs: Any) -> Any:
         return self._source(data, **kwargs).read()
+
+
+class NWBDataTreeReader(BaseReader):
+    """One file as an xarray DataTree: every group a node at its NWB path, lazily
+    (:mod:`intake_nwb.frames.backend`).
+
+    Examples
+    --------
+    >>> NWBDataTreeReader(NWB("ses.nwb")).read()["acquisition/lfp"]  # doctest: +SKIP
+    """
+
+    implements = {NWB}
+    imports = {"intake_nwb", "xarray"}
+    output_instance = "xarray:DataTree"
+    func = "xarray:open_datatree"
+
+    def _read(self, data: NWB, **kwargs: Any) -> Any:
+        import xarray as xr
+
+        from ..frames.backend import NWBBackendEntrypoint
+
+        url = data.url
+        if not isinstance(url, str):
+            raise ValueError(f"a DataTree is one file; got {url!r} (open each, or use "
+                             "intake_nwb.get_timeseries_across for a series of many)")
+        return xr.open_datatree(url, engine=NWBBackendEntrypoint,
+                                storage_options=data.storage_options, **kwargs)
+

@@ -6,6 +6,11 @@ included) from attributes and small datasets only; the arrays themselves (``data
 followed wherever they occur (``data`` or ``timestamps`` linked to another series, an
 ``electrodes`` region shared with another series), so :attr:`TimeSeriesReader.data_path` is where
 the values really live.
+
+Nothing is made up: a series whose frames are in ``external_file`` has no values here (its
+samples are described by :meth:`TimeSeriesReader.external_frames`), and what cannot be attached
+(an ``electrodes`` region of another length, timestamps of another length) is listed with the
+reason in :meth:`TimeSeriesReader.coordinates`, for the frames layer to warn about.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ _GLOB_CHARS = set("*?[")
 # where NWB keeps the electrodes table when a region forgets to say (MatNWB, NWB 2.0)
 _ELECTRODES_TABLE = "/general/extracellular_ephys/electrodes"
 _SPATIAL_AXES = ("x", "y", "z")
+# members of a series read for what they are, not as attributes or per-sample coordinates
+_ROLES = {"data", "timestamps", "starting_time", "electrodes", "source_channels", "rois",
+          "channel_conversion", "external_file", "features", "feature_units"}
+_SMALL = 16  # datasets this small are attributes, unless one value per sample
+_INTERNAL_ATTRS = {cv.ZARR_LINK, ".specloc"}
 
 
 @dataclass(frozen=True)
@@ -58,11 +68,28 @@ class TimeBase:
 
 @dataclass(frozen=True)
 class Region:
-    """A DynamicTableRegion of a series (``electrodes``, ``rois``): table rows per channel."""
+    """A DynamicTableRegion of a series (``electrodes``, ``rois``): ``n`` rows of ``table``."""
 
     path: str
     table: str
-    rows: np.ndarray
+    n: int
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    """A coordinate of a series, described without reading it.
+
+    Its values are the array at ``path``, or that array's rows listed by the region at ``rows``
+    (``location`` of each channel's electrode), or ``values`` when they are known (spatial
+    axes). ``index``: the dimension's labels (``channel`` ids, ``roi`` ids).
+    """
+
+    name: str
+    dim: str
+    path: str | None = None
+    rows: str | None = None
+    values: tuple[Any, ...] | None = None
+    index: bool = False
 
 
 class TimeSeriesReader:
@@ -145,21 +172,24 @@ class TimeSeriesReader:
         return [int(v) for v in np.atleast_1d(np.asarray(value)).ravel()]
 
     @property
+    def is_external(self) -> bool:
+        """True when the frames are kept in ``external_file`` (ImageSeries and subtypes)."""
+        return self._array("external_file") is not None
+
+    @property
     def has_data(self) -> bool:
-        """False for a series whose values live elsewhere (external files) or nowhere."""
-        if self.data is None:
-            return False
-        return not (self.external_file is not None and self.data.size == 0)
+        """True when the values are in ``data`` here (not in external files, not missing)."""
+        return self.data is not None and not self.is_external
 
     @cached_property
     def shape(self) -> tuple[int, ...]:
-        """The values' shape; an external-file ImageSeries is ``(frames, 0, 0)``."""
+        """The values' shape: ``data``'s (a scalar is one sample), one entry per sample for
+        an external-file series (which file holds it), ``(n,)`` for a series without data."""
         if self.has_data:
             assert self.data is not None
             shape = tuple(int(s) for s in self.data.shape)
             return shape if shape else (1,)
-        ndim = max(3, self.data.ndim) if self.data is not None else 3
-        return (self.time_base.n, *(0,) * (ndim - 1))
+        return (self.time_base.n,)
 
     @property
     def ndim(self) -> int:
@@ -167,7 +197,40 @@ class TimeSeriesReader:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype if self.data is not None else np.dtype("uint8")
+        """``data``'s dtype; object (file names) for an external-file series."""
+        return self.data.dtype if self.has_data and self.data is not None else np.dtype(object)
+
+    def external_frames(self) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+        """For an external-file series: the file holding each sample, its frame number in that
+        file (NWB's ``starting_frame``; None when the file does not say), and what could not be
+        told.
+
+        Raises
+        ------
+        IntakeNWBError
+            Several files and no usable ``starting_frame``: which holds which frame is unknown.
+
+        Examples
+        --------
+        >>> files, frames, notes = ts.external_frames()  # doctest: +SKIP
+        >>> files[:3], frames[:3]  # doctest: +SKIP
+        (array(['m1.avi', 'm1.avi', 'm1.avi'], dtype=object), array([0, 1, 2]))
+        """
+        files = np.array(self.external_file or [], dtype=object)
+        n = self.time_base.n
+        starts = self.starting_frame
+        s = np.asarray(starts if starts is not None else [0] * (len(files) == 1), dtype=np.int64)
+        where = f"{self.path}/external_file"
+        if len(files) and len(s) == len(files) and s[0] == 0 and np.all(np.diff(s) > 0):
+            which = np.searchsorted(s, np.arange(n), side="right") - 1
+            return files[which], np.arange(n) - s[which], []
+        if len(files) == 1:  # one file holds every frame; where in it, the file does not say
+            return np.repeat(files, n), None, [
+                f"{where}: starting_frame {starts!r} does not describe one file: frame numbers "
+                "left out"]
+        raise IntakeNWBError(f"{len(files)} external files with starting_frame {starts!r}: "
+                             "which file holds which frame is not described",
+                             source=self.source, path=where)
 
     @cached_property
     def data_attrs(self) -> dict[str, Any]:
@@ -211,6 +274,11 @@ class TimeSeriesReader:
         return None if arr is None else np.asarray(arr[...], dtype=np.float64)
 
     @property
+    def channel_conversion_path(self) -> str | None:
+        arr = self._array("channel_conversion")
+        return None if arr is None else "/" + arr.path.strip("/")
+
+    @property
     def channel_conversion_axis(self) -> int:
         arr = self._array("channel_conversion")
         return int(scalar_attr(arr.attrs.get("axis", 1))) if arr is not None else 1
@@ -246,7 +314,11 @@ class TimeSeriesReader:
         if self.timestamps is not None:
             return int(self.timestamps.shape[0])
         n = self.nwb.value(f"{self.path}/num_samples")
-        return int(n) if n is not None else 0
+        if n is None:
+            what = "frames in external_file" if self.is_external else "no data"
+            raise IntakeNWBError(f"{what}, rate-based, no timestamps nor num_samples: the number "
+                                 "of samples is not recorded", source=self.source, path=self.path)
+        return int(n)
 
     def time_values(self) -> np.ndarray:
         """The time of every sample in seconds (reads ``timestamps``; computes rate-based)."""
@@ -265,7 +337,7 @@ class TimeSeriesReader:
         ts = self.timestamps
         return ts is None or int(ts.shape[0]) == self.time_base.n
 
-    # -- channels ------------------------------------------------------------------------------
+    # -- channels and other coordinates --------------------------------------------------------
 
     def _region(self, name: str, default_table: str | None) -> Region | None:
         arr = self._array(name)
@@ -275,13 +347,15 @@ class TimeSeriesReader:
         table = cv.ref_target(cv.attr_ref(table_attr)) or cv.ref_target(table_attr) or default_table
         if table is None:
             return None
-        rows = np.asarray(arr[...]).astype(np.int64).ravel()
-        return Region("/" + arr.path.strip("/"), "/" + table.strip("/"), rows)
+        n = int(arr.shape[0]) if arr.ndim == 1 else -1  # a region is a list of rows
+        return Region("/" + arr.path.strip("/"), "/" + table.strip("/"), n)
 
     @cached_property
     def electrodes(self) -> Region | None:
-        """The ``electrodes`` region (ElectricalSeries and extensions), None if absent."""
-        return self._region("electrodes", _ELECTRODES_TABLE)
+        """The channels' electrodes (``electrodes``; a DecompositionSeries'
+        ``source_channels``), None if absent."""
+        return self._region("electrodes", _ELECTRODES_TABLE) or \
+            self._region("source_channels", _ELECTRODES_TABLE)
 
     @cached_property
     def rois(self) -> Region | None:
@@ -290,66 +364,142 @@ class TimeSeriesReader:
 
     @cached_property
     def dims(self) -> tuple[str, ...]:
-        """Dimension names: ``time`` first, the others named after what they hold."""
+        """Dimension names: ``time`` first, the others named after what they hold (by type, or
+        ``<series name>_dim_<i>`` when nothing says what they hold)."""
         ndim = self.ndim
-        rest: list[str] = [f"dim_{i}" for i in range(1, ndim)]
+        rest: list[str] = [f"{self.name}_dim_{i}" for i in range(1, ndim)]
         if ndim >= 2:
             width = self.shape[1]
             electrodes, rois = self.electrodes, self.rois
             if self.is_a("SpikeEventSeries") and ndim == 2:
                 rest[0] = "sample"  # (events, samples): one channel per event
+            elif self.is_a("DecompositionSeries"):
+                rest[: min(2, ndim - 1)] = ["channel", "band"][: ndim - 1]
             elif self.is_a("ElectricalSeries") or (electrodes is not None
-                                                     and len(electrodes.rows) == width):
+                                                     and electrodes.n == width):
                 rest[: min(2, ndim - 1)] = ["channel", "sample"][: ndim - 1]
-            elif self.is_a("RoiResponseSeries") or (rois is not None and len(rois.rows) == width):
+            elif self.is_a("RoiResponseSeries") or (rois is not None and rois.n == width):
                 rest[0] = "roi"
             elif self.is_a("ImageSeries") and ndim in (3, 4):
                 rest = ["y", "x", "z"][: ndim - 1]
             elif self.is_a("SpatialSeries") and ndim == 2 and width <= 3:
                 rest[0] = "axis"
+            elif self.is_a("AbstractFeatureSeries") and ndim == 2:
+                rest[0] = "feature"
         return (TIME, *rest)
 
-    def channel_coords(self) -> dict[str, tuple[str, np.ndarray]]:
-        """Coordinates of the non-time dimensions: ``{name: (dim, values)}``.
+    def coordinates(self) -> tuple[list[Coordinate], list[str]]:
+        """The coordinates of the non-time dimensions and the per-sample datasets, described
+        without reading them, and why any that exist could not be attached.
 
-        ``channel`` holds electrode ids (with ``electrode_index``, the electrodes-table row, and
-        ``location``/``group_name`` when the table has them); ``roi`` holds ROI ids (and
-        ``roi_index``); ``axis`` of a SpatialSeries holds ``"x"``, ``"y"``, ``"z"``. Reads the
-        region and the few table columns it names (small, usually inlined).
+        - ``channel``: electrode ids (the dimension's index), ``electrode_index`` (rows of the
+          electrodes table), ``location`` and ``group_name`` when the table has them,
+          ``channel_conversion``;
+        - ``roi``: ROI ids and ``roi_index``; ``band``: a DecompositionSeries' ``band_name``
+          (and its other one-value-per-band columns); ``feature``: ``features`` and
+          ``feature_units``; ``axis``: ``"x"``, ``"y"``, ``"z"``;
+        - ``time``: datasets with one value per sample (``confidence``, ``control``).
+
+        Examples
+        --------
+        >>> coords, left_out = ts.coordinates()  # doctest: +SKIP
+        >>> left_out  # doctest: +SKIP
+        ['/acquisition/ECoG/electrodes lists 2 rows for 10 channels: no channel coordinates']
         """
-        out: dict[str, tuple[str, np.ndarray]] = {}
-        dims = self.dims
-        width = self.shape[1] if self.ndim >= 2 else -1
-        # a region that does not match the channels (truncated files) labels nothing
-        if "channel" in dims and self.electrodes is not None \
-                and len(self.electrodes.rows) == width:
-            out.update(self._table_coords(self.electrodes, "channel", "electrode_index",
-                                          ("location", "group_name")))
-            cc = self.channel_conversion
-            if cc is not None and len(cc) == len(self.electrodes.rows):
-                out["channel_conversion"] = ("channel", cc)
-        if "roi" in dims and self.rois is not None and len(self.rois.rows) == width:
-            out.update(self._table_coords(self.rois, "roi", "roi_index", ()))
-        if "axis" in dims:
-            out["axis"] = ("axis", np.array(_SPATIAL_AXES[: self.shape[1]]))
-        return out
+        coords: list[Coordinate] = []
+        notes: list[str] = []
+        if not self.has_data:
+            return self._sample_coordinates(coords, notes)
+        dims, shape = self.dims, self.shape
+        size = dict(zip(dims, shape, strict=True))
+        cc = self._array("channel_conversion")
+        if "channel" in size and self._region_coordinates(
+                self.electrodes, "channel", "electrode_index", ("location", "group_name"),
+                size["channel"], coords, notes) and cc is not None:
+            self._along(cc, "channel", size["channel"], coords, notes)
+        if "roi" in size:
+            self._region_coordinates(self.rois, "roi", "roi_index", (), size["roi"], coords,
+                                     notes)
+        if "axis" in size:
+            coords.append(Coordinate("axis", "axis", values=_SPATIAL_AXES[: size["axis"]]))
+        if "band" in size:
+            self._band_coordinates(size["band"], coords, notes)
+        if "feature" in size:
+            for name, coord in (("features", "feature"), ("feature_units", "feature_units")):
+                arr = self._array(name)
+                if arr is not None:
+                    self._along(arr, "feature", size["feature"], coords, notes, coord,
+                                index=coord == "feature")
+        return self._sample_coordinates(coords, notes)
 
-    def _table_coords(self, region: Region, dim: str, index_name: str, extra: Iterable[str]
-                      ) -> dict[str, tuple[str, np.ndarray]]:
-        out: dict[str, tuple[str, np.ndarray]] = {index_name: (dim, region.rows)}
+    def _along(self, arr: zarr.Array, dim: str, n: int, coords: list[Coordinate],
+               notes: list[str], name: str | None = None, index: bool = False) -> None:
+        path = "/" + arr.path.strip("/")
+        name = name or path.rsplit("/", 1)[-1]
+        if arr.shape[:1] == (n,) and arr.ndim == 1:
+            coords.append(Coordinate(name, dim, path=path, index=index))
+        else:
+            notes.append(f"{path} has shape {tuple(arr.shape)}, not one value per {dim} "
+                         f"({n}): left out")
+
+    def _region_coordinates(self, region: Region | None, dim: str, index_name: str,
+                            extra: Iterable[str], n: int, coords: list[Coordinate],
+                            notes: list[str]) -> bool:
+        if region is None:
+            return False
+        if region.n != n:
+            notes.append(f"{region.path} lists {region.n} rows for {n} {dim}s: no {dim} "
+                         "coordinates")
+            return False
+        coords.append(Coordinate(index_name, dim, path=region.path))
         try:
-            table = TableReader(self.nwb, region.table)
-            out[dim] = (dim, np.asarray(table.read("id", region.rows).values))
-            for col in extra:
-                if col in table.columns and table.columns[col].kind == "data" \
-                        and not table.columns[col].ragged:
-                    values = np.asarray(table.read(col, region.rows).values)
-                    if values.ndim == 1:
-                        # plain unicode, which pandas/plotting take as it is
-                        out[col] = (dim, np.array([_text(v) for v in values], dtype=str)
-                                    if values.dtype.kind in "OTS" else values)
+            columns = TableReader(self.nwb, region.table).columns
+        except IntakeNWBError as exc:
+            notes.append(f"{region.path} points to {region.table}, which cannot be read "
+                         f"({exc.message}): {dim} ids left out")
+            return True
+        if "id" in columns:
+            coords.append(Coordinate(dim, dim, path=columns["id"].path, rows=region.path,
+                                     index=True))
+        for col in extra:
+            spec = columns.get(col)
+            if spec is not None and spec.kind == "data" and not spec.ragged and \
+                    len(self.nwb.node(spec.path).shape) == 1:
+                coords.append(Coordinate(col, dim, path=spec.path, rows=region.path))
+        return True
+
+    def _band_coordinates(self, n: int, coords: list[Coordinate], notes: list[str]) -> None:
+        path = f"{self.path}/bands"
+        try:
+            table = TableReader(self.nwb, path)
         except IntakeNWBError:
-            out[dim] = (dim, region.rows)  # a region into no readable table: rows are all we have
+            return
+        if table.n_rows != n:
+            notes.append(f"{path} has {table.n_rows} rows for {n} bands: no band coordinates")
+            return
+        for name, spec in table.columns.items():
+            if spec.kind == "data" and not spec.ragged and table.row_shape(name) == ():
+                coords.append(Coordinate("band" if name == "band_name" else name, "band",
+                                         path=spec.path, index=name == "band_name"))
+
+    def _sample_coordinates(self, coords: list[Coordinate], notes: list[str]
+                            ) -> tuple[list[Coordinate], list[str]]:
+        n = self.time_base.n
+        for name, (role, arr) in self._members.items():
+            if role == "sample":
+                coords.append(Coordinate(name, TIME, path="/" + arr.path.strip("/")))
+        if self.timestamps is not None and not self.timestamps_match:
+            notes.append(f"{self.timestamps_path} has {self.timestamps.shape[0]} timestamps for "
+                         f"{n} samples: no time coordinate")
+        return coords, notes
+
+    def other_arrays(self) -> list[zarr.Array]:
+        """Datasets of the series that are neither its values, time, coordinates nor small
+        attributes (``control_description`` of many values; ``data`` when the frames are in
+        external files): a Dataset can hold them, a DataArray cannot."""
+        out = [arr for role, arr in self._members.values() if role == "other"]
+        if self.is_external and self.data is not None and self.data.size:
+            out.append(self.data)  # a placeholder (NWB asks for an empty one)
         return out
 
     # -- reading -------------------------------------------------------------------------------
@@ -357,16 +507,22 @@ class TimeSeriesReader:
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Samples ``[start, stop)`` (all for None) as stored, without scaling.
 
+        Raises
+        ------
+        IntakeNWBError
+            The values are not in this file (external frames) or there are none.
+
         Examples
         --------
         >>> ts.read(0, 10).shape  # doctest: +SKIP
         (10, 384)
         """
+        if not self.has_data:
+            what = "the frames are in external_file" if self.is_external else "no data"
+            raise IntakeNWBError(f"{what}: no values here", source=self.source, path=self.path)
+        assert self.data is not None
         n = self.shape[0]
         stop = n if stop is None else min(stop, n)
-        if not self.has_data:
-            return np.zeros((max(stop - start, 0), *self.shape[1:]), dtype=self.dtype)
-        assert self.data is not None
         if not self.data.shape:
             return np.asarray(self.data[...]).reshape(1)[start:stop]
         if tuple(self.data.chunks[1:]) != tuple(self.data.shape[1:]):
@@ -374,9 +530,12 @@ class TimeSeriesReader:
         return read_spans(self.data, np.array([start]), np.array([max(start, stop)]))
 
     def attrs(self) -> dict[str, Any]:
-        """Descriptive attributes (NWB's names), ``path`` and ``_nwb_path`` (the file)."""
+        """Descriptive attributes: NWB's (``unit``, ``conversion``... with NWB's defaults where
+        the file omits them, as pynwb reads it), the group's own attributes, small datasets
+        (``reference_frame``, ``gain``...), ``path`` and ``_nwb_path`` (the file)."""
         tb = self.time_base
-        out: dict[str, Any] = {
+        out: dict[str, Any] = {**self.extra_attrs(), **self.group_attrs()}
+        out.update({
             "neurodata_type": self.neurodata_type,
             "unit": self.unit,
             "conversion": self.conversion,
@@ -387,19 +546,58 @@ class TimeSeriesReader:
             "continuity": self.continuity,
             "path": self.path,
             "_nwb_path": self.source,
-        }
+        })
         if tb.kind == "rate":
             out.update(starting_time=tb.starting_time, rate=tb.rate)
         if self.data_path and self.data_path != f"{self.path}/data":
             out["data_path"] = self.data_path  # data linked from another series
         if self.timestamps_path and self.timestamps_path != f"{self.path}/timestamps":
             out["timestamps_path"] = self.timestamps_path
-        if self.external_file is not None:
+        if self.is_external:
             out["external_file"] = self.external_file
             out["starting_frame"] = self.starting_frame
             fmt = self.nwb.value(f"{self.path}/format")
             out["format"] = None if fmt is None else _text(fmt)
         return {k: v for k, v in out.items() if v is not None}
+
+    def group_attrs(self) -> dict[str, Any]:
+        """The series group's own attributes (references as the paths they point to)."""
+        out = {}
+        for key, value in self.group.attrs.items():
+            if key in _INTERNAL_ATTRS:
+                continue
+            value = scalar_attr(value)
+            target = cv.ref_target(cv.attr_ref(value)) if isinstance(value, dict) else None
+            out[key] = target if target is not None else value
+        return {k: v for k, v in out.items() if not isinstance(v, dict)}
+
+    def extra_attrs(self) -> dict[str, Any]:
+        """Small datasets of the group that are not one value per sample (``reference_frame``,
+        ``gain``, ``dimension``...), read: they describe the series."""
+        out = {}
+        for name, (role, _arr) in self._members.items():
+            if role == "attr":
+                value = self.nwb.value(f"{self.path}/{name}")
+                out[name] = value[0] if isinstance(value, list) and len(value) == 1 else value
+        return out
+
+    @cached_property
+    def _members(self) -> dict[str, tuple[str, zarr.Array]]:
+        """The group's other datasets by what they are: ``"sample"`` (one value per sample),
+        ``"attr"`` (small plain values) or ``"other"``."""
+        n = self.time_base.n
+        out = {}
+        for name, arr in self.group.arrays():
+            if name in _ROLES:
+                continue
+            if arr.ndim == 1 and arr.shape[0] == n and n > 1:
+                out[name] = ("sample", arr)
+            elif arr.size <= _SMALL and arr.dtype.kind != "V" and \
+                    arr.attrs.get(cv.ZARR_DTYPE, cv.SCALAR) == cv.SCALAR:  # no references
+                out[name] = ("attr", arr)
+            else:
+                out[name] = ("other", arr)
+        return out
 
     def __repr__(self) -> str:
         return f"TimeSeriesReader({self.source!r}, {self.path!r}, {self.neurodata_type})"

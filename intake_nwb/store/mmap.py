@@ -1,0 +1,207 @@
+"""Memory-mapped reads of uncompressed data in local files (RosettaSciIO's lazy-loading idea).
+
+For an array of a local HDF5 file stored as it is (no filters, no compressor; contiguous data
+split in row sub-chunks, or chunks of whole rows), the reference set names each chunk's byte
+range in the file. :func:`map_array` maps the file once (``mmap``, as :class:`numpy.memmap`
+does) and views each chunk's range as rows, so reading a window copies just the window's bytes
+from the page cache: no request, no event loop, no intermediate buffer. Before copying, the
+window's pages are announced to the kernel (``madvise(MADV_WILLNEED)``), which maps them in
+one go instead of one page fault per 4 KiB (a fresh 1.8 MB window: ~0.5 ms instead of 5-10 ms).
+Each process maps the file itself: lazy arrays carry a store spec, never a map (see
+:mod:`intake_nwb.store.workers`).
+
+Anything else (remote sources, Zarr stores, compressed or channel-split chunks, a missing
+chunk, a range outside the file) is not mapped, and is read through zarr as before.
+
+Examples
+--------
+>>> mapped = map_array(store, store.group["acquisition/lfp/data"])  # doctest: +SKIP
+>>> mapped[1000:3500, :4].shape  # doctest: +SKIP
+(2500, 4)
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import mmap
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .open import NWBStore
+from .planning import is_raw
+
+
+@dataclass(frozen=True)
+class _File:
+    """A file mapped read-only, and its bytes as a numpy array (views share the map)."""
+
+    map: mmap.mmap
+    bytes: np.ndarray
+
+    def advise(self, offset: int, length: int) -> None:
+        """Ask the kernel to map ``[offset, offset + length)`` now (one call, no faults)."""
+        if length <= 0 or not hasattr(self.map, "madvise"):
+            return
+        start = offset - offset % mmap.PAGESIZE
+        self.map.madvise(mmap.MADV_WILLNEED, start, min(len(self.map), offset + length) - start)
+
+
+# one map per file per process: chunk views share it
+_files: dict[tuple[str, int, int], _File] = {}
+_files_lock = threading.Lock()
+
+
+class MappedArray:
+    """Rows of an array as views into a memory-mapped file (or inlined chunks' bytes).
+
+    ``blocks[i]`` holds rows ``[i * chunk_rows, (i + 1) * chunk_rows)`` and starts at byte
+    ``offsets[i]`` of the file (None: inlined in the references); ``whole`` is one view of every
+    row when the chunks are consecutive ranges of the file (contiguous data). Indexing (axis 0:
+    slice, integer or integer array; other axes: integers, slices, integer arrays, each along its
+    own axis) copies the selection only.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, chunk_rows: int,
+                 blocks: list[np.ndarray], offsets: list[int | None], file: _File,
+                 whole: np.ndarray | None = None):
+        self.shape = shape
+        self.dtype = dtype
+        self.chunk_rows = chunk_rows
+        self.blocks = blocks
+        self.offsets = offsets
+        self.file = file
+        self.whole = whole
+        self.row_bytes = math.prod(shape[1:]) * dtype.itemsize
+
+    def _advise(self, c: int, lo: int, hi: int) -> None:
+        offset = self.offsets[c]
+        if offset is not None:
+            self.file.advise(offset + lo * self.row_bytes, (hi - lo) * self.row_bytes)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        first, rest = (key[0] if key else slice(None)), key[1:]
+        if isinstance(first, slice):
+            start, stop, step = first.indices(self.shape[0])
+            if step == 1:  # a run of rows: copy each chunk's part once
+                if self.whole is not None:
+                    self._advise(0, start, stop)
+                    return outer_index(self.whole, key)
+                out = np.empty((max(0, stop - start), *self.shape[1:]), dtype=self.dtype)
+                at = start
+                while at < stop:
+                    c, lo = divmod(at, self.chunk_rows)
+                    end = min(stop, (c + 1) * self.chunk_rows)
+                    self._advise(c, lo, lo + end - at)
+                    out[at - start:end - start] = self.blocks[c][lo:lo + end - at]
+                    at = end
+                whole_rows = all(isinstance(k, slice) and k == slice(None) for k in rest)
+                return out if whole_rows else outer_index(out, (slice(None), *rest))
+            rows = np.arange(start, stop, step)
+        else:
+            rows = np.atleast_1d(np.asarray(first, dtype=np.int64))
+            rows = np.where(rows < 0, rows + self.shape[0], rows)
+            if np.any((rows < 0) | (rows >= self.shape[0])):
+                raise IndexError(f"row index out of range for {self.shape[0]} rows")
+        picked = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        for i, (c, lo) in enumerate(zip(*np.divmod(rows, self.chunk_rows), strict=True)):
+            picked[i] = self.blocks[c][lo]
+        out = outer_index(picked, (slice(None), *rest))
+        return out[0] if np.ndim(first) == 0 and not isinstance(first, slice) else out
+
+
+def outer_index(a: np.ndarray, key: tuple[Any, ...]) -> np.ndarray:
+    """``a[key]`` with each integer array selecting along its own axis (xarray's outer
+    indexing; numpy would pair several arrays up), as a copy."""
+    out = a[tuple(slice(None) if isinstance(k, np.ndarray) else k for k in key)]
+    axis = 0
+    for k in key:
+        if isinstance(k, np.ndarray):
+            out = np.take(out, k, axis=axis)
+        if not isinstance(k, (int, np.integer)):
+            axis += 1
+    return np.array(out)
+
+
+def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
+    """``array`` as a :class:`MappedArray` if its bytes lie uncompressed in a local file the
+    references name, else None (read it through zarr)."""
+    if store.kind != "refs" or not array.ndim or not array.size or \
+            array.dtype.kind not in "biufcmM" or not is_raw(array):
+        return None
+    references = getattr(store.fs, "references", None)
+    if references is None or not os.path.isfile(store.source):
+        return None
+    file = _map_file(store.source)
+    if file is None:
+        return None
+    dtype = np.dtype(array.dtype)
+    rows = int(array.chunks[0])
+    row_shape = tuple(int(s) for s in array.shape[1:])
+    nbytes = rows * math.prod(row_shape) * dtype.itemsize
+    tail = (0,) * (array.ndim - 1)
+    base = array.path.strip("/")
+    shape = tuple(int(s) for s in array.shape)
+    blocks, offsets = [], []
+    for c in range(math.ceil(shape[0] / rows)):
+        key = f"{base}/{array.metadata.encode_chunk_key((c, *tail))}"
+        try:
+            ref = references[key]
+        except KeyError:
+            return None  # unallocated: zarr gives the fill value
+        block, offset = _chunk(ref, store.source, file.bytes, nbytes)
+        if block is None:
+            return None
+        n = min(rows, shape[0] - c * rows)
+        blocks.append(block.view(dtype)[: n * math.prod(row_shape)].reshape((n, *row_shape)))
+        offsets.append(offset)
+    whole = None
+    if all(o is not None and o == offsets[0] + i * nbytes for i, o in enumerate(offsets)):
+        size = math.prod(shape) * dtype.itemsize  # within the last chunk's range
+        start = offsets[0]
+        assert start is not None
+        whole = file.bytes[start:start + size].view(dtype).reshape(shape)
+    return MappedArray(shape, dtype, rows, blocks, offsets, file, whole)
+
+
+_NOT_MAPPED = (None, None)
+
+
+def _chunk(ref: Any, source: str, file: np.ndarray, nbytes: int
+           ) -> tuple[np.ndarray | None, int | None]:
+    """A chunk's bytes and offset in the file: a view of the map for a range of the file, the
+    bytes themselves (offset None) if inlined; (None, None) for anything else."""
+    if isinstance(ref, str):
+        ref = ref.encode()
+    if isinstance(ref, bytes):  # as fsspec's reference filesystem reads it
+        raw = np.frombuffer(base64.b64decode(ref[7:]) if ref.startswith(b"base64:") else ref,
+                            dtype=np.uint8)
+        return (raw, None) if len(raw) == nbytes else _NOT_MAPPED
+    if not isinstance(ref, (list, tuple)) or len(ref) != 3 or ref[0] != source:
+        return _NOT_MAPPED  # a whole-file or foreign reference: not ours to map
+    offset, length = int(ref[1]), int(ref[2])
+    if length != nbytes or offset < 0 or offset + length > len(file):
+        return _NOT_MAPPED
+    return file[offset:offset + length], offset
+
+
+def _map_file(path: str) -> _File | None:
+    st = os.stat(path)
+    if not st.st_size:
+        return None
+    key = (path, st.st_ino, st.st_mtime_ns)  # a replaced file is mapped anew
+    with _files_lock:
+        file = _files.get(key)
+        if file is None:
+            for old in [k for k in _files if k[0] == path]:
+                del _files[old]
+            with open(path, "rb") as f:
+                m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            file = _files[key] = _File(m, np.frombuffer(m, dtype=np.uint8))
+    return file
