@@ -473,3 +473,21 @@ def test_v1_open_functions(subset_catalog: Path) -> None:
     assert intake.open_nwb_timeseries(files[0], search="lick_left").read().shape[0] > 0
     cat = intake.open_nwb_file(files[0])
     assert "trials" in list(cat) and cat.trials.read().height == src.read_partition(0).height
+
+
+def test_series_across_sessions_and_display(subset_catalog: Path) -> None:
+    cat = intake.open_catalog(str(subset_catalog))
+    tree = cat.lick_left_times.to_datatree()
+    assert len(tree.children) == 2
+    for node in tree.children.values():  # each session's own series, lazily
+        assert node.dataset.sizes["time"] > 0
+    stacked = cat.lick_left_times.to_dask(stack=True, join="outer")
+    assert stacked.sizes["session"] == 2
+    first = cat.lick_left_times.read()
+    got = stacked.isel(session=0).to_array().squeeze(drop=True)
+    assert np.array_equal(got.values[:first.sizes["time"]], first.values)
+    html = cat.units._repr_html_()
+    assert "units" in html and "rows" in html and "spike_times" in html
+    assert "rows" in repr(cat.units) and "files" in repr(cat.units)
+    assert "TimeSeries" in cat.lick_left_times._repr_html_()
+    assert "session" in cat.sessions._repr_html_().lower()

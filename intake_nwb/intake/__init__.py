@@ -19,10 +19,12 @@ from typing import Any
 
 _EXPORTS = {
     "NWBFileCatalog": "drivers",
+    "NWBFilesCatalog": "drivers",
     "NWBMetadataSource": "drivers",
     "NWBTableSource": "drivers",
     "NWBTimeSeriesSource": "drivers",
     "NWB": "readers",
+    "NWBDataTreeReader": "readers",
     "NWBMetadataReader": "readers",
     "NWBTableReader": "readers",
     "NWBTimeSeriesReader": "readers",

@@ -212,6 +212,31 @@ class NWBTableSource(_NWBSource):
                                meta=pl.DataFrame(schema=schema).to_pandas(),
                                enforce_metadata=False)
 
+    def _summary(self) -> dict[str, Any]:
+        """What a display shows: from the catalog's record when there is one (nothing read),
+        else from the files' schemas."""
+        meta = self.metadata or {}
+        if "columns" in meta and "n_rows" in meta:
+            columns, rows = meta["columns"], meta["n_rows"]
+        else:
+            columns = {c: str(t) for c, t in self.to_lazy().collect_schema().items()}
+            rows = None
+        return dict(rows=rows, columns=columns, files=self.paths,
+                    path=self.table_path or meta.get("table_path"))
+
+    def _repr_html_(self) -> str:
+        from ..frames.display import table_html
+
+        return table_html(self.origin_args.get("entry") or "table", **self._summary())
+
+    def __repr__(self) -> str:
+        from ..frames.display import table_text
+
+        try:
+            return table_text(self.origin_args.get("entry") or "table", **self._summary())
+        except Exception:  # noqa: BLE001 - a repr must not raise: the files may be gone
+            return f"<{type(self).__name__} {self.origin_args.get('entry') or ''}>"
+
     def _close(self) -> None:
         super()._close()
         self._lf = None
@@ -238,7 +263,7 @@ class NWBTimeSeriesSource(_NWBSource):
         (case, ``-`` and ``_`` ignored: ``"ses-002"``, ``"sub_001_ses_002"``); default: the
         first.
     scaled, chunks:
-        As for :func:`intake_nwb.get_timeseries`.
+        As for :func:`intake_nwb.get_timeseries` (physical units by default).
 
     Examples
     --------
@@ -252,7 +277,7 @@ class NWBTimeSeriesSource(_NWBSource):
     partition_access = True
 
     def __init__(self, sources: Any = None, path: str | None = None, *,
-                 search: str | None = None, file: int | str | None = None, scaled: bool = False,
+                 search: str | None = None, file: int | str | None = None, scaled: bool = True,
                  chunks: Any = "auto", **kwargs: Any):
         super().__init__(sources, **kwargs)
         self.path = path
@@ -288,9 +313,31 @@ class NWBTimeSeriesSource(_NWBSource):
                               storage_options=opts.storage_options, cache=opts.cache,
                               cache_dir=opts.cache_dir, **self.array_options)
 
-    def to_dask(self) -> Any:
-        """The lazy, dask-backed DataArray of the selected file."""
+    def to_dask(self, stack: bool = False, align: str = "auto", join: str = "exact") -> Any:
+        """The lazy, dask-backed DataArray of the selected file; with ``stack=True`` the series
+        of every file as one Dataset along ``session`` (see
+        :func:`intake_nwb.get_timeseries_across` for ``align`` and ``join``)."""
+        if stack:
+            return self._across(stack=True, align=align, join=join)
         return self._array(self._index())
+
+    def to_datatree(self) -> Any:
+        """The series of every file of the entry, one DataTree node per session (lazy), with
+        each session's metadata as coordinates."""
+        return self._across(stack=False)
+
+    def _across(self, **options: Any) -> Any:
+        from ..frames.sessions import get_timeseries_across
+        from ..util.fanout import fan_out
+
+        stores, failures = fan_out(self.origin.store, range(len(self.paths)), key=lambda i: i)
+        if failures:
+            raise next(iter(failures.values()))
+        opts = self.origin.options
+        return get_timeseries_across(
+            list(stores.values()), self._series_path(), search=self.search,
+            sessions=self.origin.sessions("warn"), storage_options=opts.storage_options,
+            cache=opts.cache, cache_dir=opts.cache_dir, **self.array_options, **options)
 
     def read(self) -> Any:
         """The selected file's series, loaded."""
@@ -304,6 +351,25 @@ class NWBTimeSeriesSource(_NWBSource):
         return Schema(dtype=str(arr.dtype), shape=tuple(arr.shape), npartitions=len(self.paths),
                       extra_metadata={"dims": list(arr.dims), "path": arr.attrs.get("path"),
                                       "nwb_path": arr.attrs.get("_nwb_path")})
+
+    def _summary(self) -> dict[str, Any]:
+        arr = self.to_dask()  # metadata only: a lazy array
+        return dict(shape=tuple(arr.shape), dims=tuple(map(str, arr.dims)),
+                    units=arr.attrs.get("units"), files=self.paths, path=arr.attrs.get("path"),
+                    neurodata_type=arr.attrs.get("neurodata_type"))
+
+    def _repr_html_(self) -> str:
+        from ..frames.display import timeseries_html
+
+        return timeseries_html(self.origin_args.get("entry") or "timeseries", **self._summary())
+
+    def __repr__(self) -> str:
+        from ..frames.display import timeseries_text
+
+        try:
+            return timeseries_text(self.origin_args.get("entry") or "timeseries", **self._summary())
+        except Exception:  # noqa: BLE001 - a repr must not raise: the files may be gone
+            return f"<{type(self).__name__} {self.origin_args.get('entry') or ''}>"
 
 
 # -- session metadata ----------------------------------------------------------------------------
@@ -349,6 +415,19 @@ class NWBMetadataSource(_NWBSource):
 
     def _get_partition(self, i: int) -> Any:
         return self.read()
+
+    def _repr_html_(self) -> str:
+        from ..frames.display import sessions_html
+
+        return sessions_html(self.read())
+
+    def __repr__(self) -> str:
+        from ..frames.display import sessions_text
+
+        try:
+            return sessions_text(self.read())
+        except Exception:  # noqa: BLE001 - a repr must not raise: the files may be gone
+            return f"<{type(self).__name__}>"
 
     def _close(self) -> None:
         super()._close()

@@ -21,9 +21,9 @@ from .open import (
     relocate_url,
 )
 from .planning import index_bounds, is_raw, read_rows, read_spans
-from .workers import StoreSpec, remember, store_for, zarr_array
+from .workers import OpenStore, StoreSpec, manager_for, remember
 
 __all__ = ["CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "async_filesystem",
            "default_cache_dir", "index_bounds", "is_raw", "open_refs", "open_store", "open_stores",
-           "read_rows", "read_spans", "relocate_url", "StoreSpec", "remember", "store_for",
-           "zarr_array"]
+           "read_rows", "read_spans", "relocate_url", "OpenStore", "StoreSpec", "manager_for",
+           "remember"]

@@ -168,15 +168,3 @@ def manager_for(spec: StoreSpec, store: NWBStore | None = None) -> CachingFileMa
 def remember(spec: StoreSpec, store: NWBStore) -> None:
     """Let managers of ``spec`` opened in this process reuse ``store`` (already open)."""
     _recent.put((spec, os.getpid()), store)
-
-
-def store_for(spec: StoreSpec) -> NWBStore:
-    """The store of ``spec`` in this process (the one opened lately, else opened now)."""
-    return _store_here(spec)
-
-
-def zarr_array(spec: StoreSpec, path: str) -> zarr.Array:
-    """The array at ``path`` of the store ``spec`` describes, in this process."""
-    arr = _store_here(spec).group[path.strip("/")]
-    assert isinstance(arr, zarr.Array)
-    return arr
