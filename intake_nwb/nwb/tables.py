@@ -17,7 +17,7 @@ import zarr
 
 from .. import conventions as cv
 from ..errors import DataWarning, IntakeNWBError, TableNotFoundError
-from ..store import index_bounds, read_rows, read_spans
+from ..store import index_bounds, mapped, read_rows, read_spans
 from .file import NWBReader
 from .types import neurodata_type
 
@@ -183,6 +183,10 @@ class TableReader:
             return int(self._array(path).shape[0])
         return 0
 
+    def _map(self, array: zarr.Array) -> Any:
+        """The array read without zarr where its bytes allow (see :func:`store.mapped`)."""
+        return mapped(self.nwb.store, array)
+
     def _array(self, path: str) -> zarr.Array:
         node = self.nwb.node(path)
         assert isinstance(node, zarr.Array)
@@ -229,7 +233,7 @@ class TableReader:
     def _read(self, spec: ColumnSpec, rows: np.ndarray | None, strict: bool) -> ColumnData:
         data = self._array(spec.path)
         if not spec.ragged:
-            return ColumnData(spec, self._decode(spec, read_rows(data, rows)))
+            return ColumnData(spec, self._decode(spec, read_rows(data, rows, self._map(data))))
         # walk the index levels from the outside in, turning row sets into spans
         offsets: list[np.ndarray] = []
         starts = stops = None
@@ -240,7 +244,7 @@ class TableReader:
             s, e = self._clip(s, e, int(self._array(target).shape[0]), ipath, target, strict)
             offsets.append(np.concatenate([[0], np.cumsum(e - s)]).astype(np.int64))
             starts, stops = s, e
-        values = read_spans(data, starts, stops)
+        values = read_spans(data, starts, stops, self._map(data))
         return ColumnData(spec, self._decode(spec, values), offsets)
 
     def _clip(self, s: np.ndarray, e: np.ndarray, n: int, index: str, target: str,
@@ -264,8 +268,8 @@ class TableReader:
         reading only the entries those rows need when the index holds integer offsets."""
         index = self._array(path)
         if rows is not None and index.dtype.kind in "iu":
-            return index_bounds(index, rows)
-        raw = index[...]
+            return index_bounds(index, rows, self._map(index))
+        raw = read_rows(index, None, self._map(index))
         if raw.dtype.kind == "O":  # MatNWB: region references instead of integer offsets
             ends = np.array([ref[cv.REGION][0][1] for ref in raw], dtype=np.int64)
         else:

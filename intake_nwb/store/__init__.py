@@ -10,6 +10,7 @@ group, with the filesystems, caches and read planning underneath.
 
 from .caches import ChunkCacheStore
 from .filesystems import async_filesystem
+from .mmap import is_raw, mapped
 from .open import (
     CacheMode,
     NWBStore,
@@ -20,10 +21,10 @@ from .open import (
     open_stores,
     relocate_url,
 )
-from .planning import index_bounds, is_raw, read_rows, read_spans
+from .planning import index_bounds, read_rows, read_spans
 from .workers import OpenStore, StoreSpec, manager_for, remember
 
-__all__ = ["CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "async_filesystem",
-           "default_cache_dir", "index_bounds", "is_raw", "open_refs", "open_store", "open_stores",
-           "read_rows", "read_spans", "relocate_url", "OpenStore", "StoreSpec", "manager_for",
-           "remember"]
+__all__ = ["CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "StoreSpec",
+           "async_filesystem", "default_cache_dir", "index_bounds", "is_raw", "manager_for",
+           "mapped", "open_refs", "open_store", "open_stores", "read_rows", "read_spans",
+           "relocate_url", "remember"]

@@ -10,8 +10,10 @@ one go instead of one page fault per 4 KiB (a fresh 1.8 MB window: ~0.5 ms inste
 Each process maps the file itself: lazy arrays carry a store spec, never a map (see
 :mod:`intake_nwb.store.workers`).
 
-Anything else (remote sources, Zarr stores, compressed or channel-split chunks, a missing
-chunk, a range outside the file) is not mapped, and is read through zarr as before.
+An array whose chunks are all inlined in the references (metadata-sized columns, the index of
+a ragged column) is read the same way from any source, local or remote: its bytes are already
+in memory. Anything else (remote bytes, Zarr stores, compressed or channel-split chunks, a
+missing chunk, a range outside the file) is not mapped, and is read through zarr.
 
 Examples
 --------
@@ -34,19 +36,27 @@ import numpy as np
 import zarr
 
 from .open import NWBStore
-from .planning import is_raw
+
+
+def is_raw(array: zarr.Array) -> bool:
+    """True when chunks hold whole rows' bytes as they are (no filters, no compressor), so a
+    row range is a byte range."""
+    meta = array.metadata
+    return (not getattr(meta, "filters", None) and getattr(meta, "compressor", None) is None
+            and array.dtype.kind not in "OTU" and getattr(meta, "order", "C") == "C"
+            and tuple(array.chunks[1:]) == tuple(array.shape[1:]))
 
 
 @dataclass(frozen=True)
 class _File:
     """A file mapped read-only, and its bytes as a numpy array (views share the map)."""
 
-    map: mmap.mmap
+    map: mmap.mmap | None  # None: every chunk is inlined, nothing to map
     bytes: np.ndarray
 
     def advise(self, offset: int, length: int) -> None:
         """Ask the kernel to map ``[offset, offset + length)`` now (one call, no faults)."""
-        if length <= 0 or not hasattr(self.map, "madvise"):
+        if length <= 0 or self.map is None or not hasattr(self.map, "madvise"):
             return
         start = offset - offset % mmap.PAGESIZE
         self.map.madvise(mmap.MADV_WILLNEED, start, min(len(self.map), offset + length) - start)
@@ -131,15 +141,12 @@ def outer_index(a: np.ndarray, key: tuple[Any, ...]) -> np.ndarray:
 
 def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
     """``array`` as a :class:`MappedArray` if its bytes lie uncompressed in a local file the
-    references name, else None (read it through zarr)."""
+    references name, or all in the references themselves; else None (read it through zarr)."""
     if store.kind != "refs" or not array.ndim or not array.size or \
             array.dtype.kind not in "biufcmM" or not is_raw(array):
         return None
     references = getattr(store.fs, "references", None)
-    if references is None or not os.path.isfile(store.source):
-        return None
-    file = _map_file(store.source)
-    if file is None:
+    if references is None:
         return None
     dtype = np.dtype(array.dtype)
     rows = int(array.chunks[0])
@@ -148,6 +155,7 @@ def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
     tail = (0,) * (array.ndim - 1)
     base = array.path.strip("/")
     shape = tuple(int(s) for s in array.shape)
+    file: _File | None = None
     blocks, offsets = [], []
     for c in range(math.ceil(shape[0] / rows)):
         key = f"{base}/{array.metadata.encode_chunk_key((c, *tail))}"
@@ -155,21 +163,36 @@ def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
             ref = references[key]
         except KeyError:
             return None  # unallocated: zarr gives the fill value
-        block, offset = _chunk(ref, store.source, file.bytes, nbytes)
+        if file is None and not isinstance(ref, (str, bytes)):  # bytes in the file: map it
+            file = _map_file(store.source) if os.path.isfile(store.source) else None
+            if file is None:
+                return None
+        block, offset = _chunk(ref, store.source, file.bytes if file else _EMPTY, nbytes)
         if block is None:
             return None
         n = min(rows, shape[0] - c * rows)
         blocks.append(block.view(dtype)[: n * math.prod(row_shape)].reshape((n, *row_shape)))
         offsets.append(offset)
     whole = None
-    if all(o is not None and o == offsets[0] + i * nbytes for i, o in enumerate(offsets)):
+    if file is not None and all(o is not None and o == offsets[0] + i * nbytes
+                                for i, o in enumerate(offsets)):
         size = math.prod(shape) * dtype.itemsize  # within the last chunk's range
         start = offsets[0]
         assert start is not None
         whole = file.bytes[start:start + size].view(dtype).reshape(shape)
-    return MappedArray(shape, dtype, rows, blocks, offsets, file, whole)
+    return MappedArray(shape, dtype, rows, blocks, offsets, file or _INLINE, whole)
 
 
+def mapped(store: NWBStore, array: zarr.Array) -> MappedArray | None:
+    """:func:`map_array`, kept with the store (one map per array per store)."""
+    path = array.path
+    if path not in store.views:
+        store.views[path] = map_array(store, array)
+    return store.views[path]  # type: ignore[no-any-return]
+
+
+_EMPTY = np.empty(0, dtype=np.uint8)
+_INLINE = _File(None, _EMPTY)
 _NOT_MAPPED = (None, None)
 
 

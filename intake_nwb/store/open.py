@@ -32,6 +32,7 @@ from ..util.fanout import fan_out
 from .caches import ChunkCacheStore, LegacyZarrV2Store
 from .decoding import SourceStore
 from .filesystems import async_filesystem
+from .groups import ConsolidatedGroup, lazy_group
 
 OnStale = Literal["raise", "reindex", "ignore"]
 CacheMode = Literal["memory", "disk"] | None
@@ -55,6 +56,8 @@ class NWBStore:
         The filesystem under ``group`` (a ``ReferenceFileSystem`` for ``"refs"``).
     meta:
         The reference file's ``intake_nwb`` block (empty for Zarr stores).
+    views:
+        Arrays read without zarr, by path (see :func:`intake_nwb.store.mmap.mapped`).
     """
 
     source: str
@@ -63,6 +66,7 @@ class NWBStore:
     group: zarr.Group
     fs: fsspec.AbstractFileSystem
     meta: dict[str, Any] = field(default_factory=dict)
+    views: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"NWBStore({self.source!r}, kind={self.kind!r})"
@@ -220,7 +224,7 @@ def _refs_store(path: str, fo: Any, src: Source, meta: Mapping[str, Any], cache:
                            **target)
     group = _open_group(FsspecStore(fs, read_only=True, path=""), path, src.url,
                         _cache_namespace(src, meta), cache, cache_dir,
-                        resolve=lambda key: _byte_range(fs, key))
+                        resolve=lambda key: _byte_range(fs, key), metadata=fs.references)
     return NWBStore(source=src.url, target=path, kind="refs", group=group, fs=fs,
                     meta=dict(meta))
 
@@ -260,7 +264,10 @@ def default_cache_dir() -> Path:
 def _open_group(store: Any, name: str, source: str, namespace: str = "",
                 cache: CacheMode = None,
                 cache_dir: str | os.PathLike[str] | None = None,
-                resolve: Callable[[str], tuple[int, int] | None] | None = None) -> zarr.Group:
+                resolve: Callable[[str], tuple[int, int] | None] | None = None,
+                metadata: Mapping[str, Any] | None = None) -> zarr.Group:
+    """The root group over ``store``; ``metadata``: the references, whose root metadata (held
+    in memory) make the group without a round trip through zarr's event loop."""
     if cache == "memory":
         store = ChunkCacheStore(store, namespace=namespace, resolve=resolve)
     elif cache == "disk":
@@ -268,14 +275,30 @@ def _open_group(store: Any, name: str, source: str, namespace: str = "",
                                 directory=cache_dir or default_cache_dir())
     store = SourceStore(store, source)
     try:
-        group = zarr.open_group(store, mode="r", zarr_format=2)
+        group = _from_memory(store, metadata) if metadata is not None else None
+        if group is None:
+            group = zarr.open_group(store, mode="r", zarr_format=2)
     except Exception as exc:  # noqa: BLE001 - name the file, not zarr's internals
         raise NotNWBError(f"cannot be opened as a zarr group ({type(exc).__name__}: {exc})",
                           source=name) from exc
     if "nwb_version" not in group.attrs:
         raise NotNWBError("zarr store without an 'nwb_version' root attribute: not NWB",
                           source=name)
-    return group
+    return ConsolidatedGroup.of(group)
+
+
+def _from_memory(store: Any, references: Mapping[str, Any]) -> zarr.Group | None:
+    """The root group from the references' own consolidated metadata (JSON references keep it
+    in memory), parsed node by node as it is used; None when it is not there."""
+    if not isinstance(references, dict):  # parquet references: let zarr read them
+        return None
+    zmeta = references.get(".zmetadata")
+    if not isinstance(zmeta, (str, bytes)):
+        return None
+    doc = json.loads(zmeta)
+    if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict):
+        return None
+    return lazy_group(store, doc)
 
 
 def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = None,

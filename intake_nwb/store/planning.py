@@ -1,8 +1,10 @@
 """Read planning: rows and row spans of a zarr array, fetched in one concurrent batch.
 
 The only module that reaches into zarr's internals (``Array.store_path``, chunk-key encoding,
-``AsyncArray.getitem``), behind four functions: :func:`is_raw`, :func:`read_spans`,
-:func:`read_rows` and :func:`index_bounds`. For a *raw* array (no filters, no compressor, whole
+``AsyncArray.getitem``), behind three functions: :func:`read_spans`, :func:`read_rows` and
+:func:`index_bounds`. Each takes the array's :class:`~intake_nwb.store.mmap.MappedArray` when
+there is one (raw bytes in a local file, or inlined): then rows are copied out of the map or
+the references, with no event-loop round trip. For a *raw* array (no filters, no compressor, whole
 rows per chunk) a row span is a byte range, so spans are fetched byte-exactly, after merging
 spans whose gaps cost little next to the bytes wanted; other arrays are read chunk by chunk,
 each needed chunk once. Results are always fresh arrays, never views pinning a larger block.
@@ -18,17 +20,11 @@ from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-
-def is_raw(array: zarr.Array) -> bool:
-    """True when chunks hold whole rows' bytes as they are (no filters, no compressor), so a
-    row range is a byte range."""
-    meta = array.metadata
-    return (not getattr(meta, "filters", None) and getattr(meta, "compressor", None) is None
-            and array.dtype.kind not in "OTU" and getattr(meta, "order", "C") == "C"
-            and tuple(array.chunks[1:]) == tuple(array.shape[1:]))
+from .mmap import MappedArray, is_raw
 
 
-def read_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+def read_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
+               mapped: MappedArray | None = None) -> np.ndarray:
     """Rows ``[start, stop)`` of each span along axis 0, concatenated, in one concurrent batch.
 
     Raw arrays are read byte-exactly (only the spans' bytes, spans separated by cheap gaps
@@ -40,15 +36,21 @@ def read_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray) -> np.n
     total = int((stops - starts).sum()) if len(starts) else 0
     if total == 0:
         return np.empty((0, *row_shape), dtype=array.dtype)
+    if mapped is not None:
+        if len(starts) == 1:
+            return mapped[int(starts[0]):int(stops[0])]
+        return np.concatenate([mapped[int(a):int(b)] for a, b in zip(starts, stops,
+                                                                      strict=True)])
     if is_raw(array):
         return sync(_read_raw_spans(array, starts, stops, total))
     return sync(_read_chunked_spans(array, starts, stops))
 
 
-def read_rows(array: zarr.Array, rows: np.ndarray | None) -> np.ndarray:
+def read_rows(array: zarr.Array, rows: np.ndarray | None,
+              mapped: MappedArray | None = None) -> np.ndarray:
     """``array[rows]`` along axis 0 (all rows for None), reading only what the rows need."""
     if rows is None:
-        return array[...]
+        return mapped[:] if mapped is not None else array[...]
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
         return np.empty((0, *array.shape[1:]), dtype=array.dtype)
@@ -58,13 +60,14 @@ def read_rows(array: zarr.Array, rows: np.ndarray | None) -> np.ndarray:
     breaks = np.flatnonzero(np.diff(uniq) != 1) + 1
     starts = uniq[np.r_[0, breaks]]
     stops = uniq[np.r_[breaks - 1, len(uniq) - 1]] + 1
-    data = read_spans(array, starts, stops)
+    data = read_spans(array, starts, stops, mapped)
     out = np.empty((len(rows), *data.shape[1:]), dtype=data.dtype)
     out[order] = data[inverse]
     return out
 
 
-def index_bounds(index: zarr.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def index_bounds(index: zarr.Array, rows: np.ndarray, mapped: MappedArray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """``(starts, stops)`` into the target of each of ``rows`` of a VectorIndex (integer
     offsets), reading only the index entries those rows need (``row - 1`` and ``row``), so
     ``head(10)`` or a filter on a few rows reads a chunk, not the whole index.
@@ -77,7 +80,7 @@ def index_bounds(index: zarr.Array, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     if len(rows) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     need = np.unique(np.concatenate([rows, rows[rows > 0] - 1]))
-    ends = np.asarray(read_rows(index, need)).astype(np.int64).reshape(len(need))
+    ends = np.asarray(read_rows(index, need, mapped)).astype(np.int64).reshape(len(need))
     stops = ends[np.searchsorted(need, rows)]
     starts = np.where(rows > 0, ends[np.searchsorted(need, np.maximum(rows - 1, 0))], 0)
     return starts, stops
