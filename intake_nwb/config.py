@@ -18,7 +18,9 @@ Each attribute ``name`` is read from ``INTAKE_NWB_<NAME>`` (``INTAKE_NWB_MAX_WOR
 - ``http_connections``: connections per host for HTTP(S) sources;
 - ``http_connect_timeout``, ``http_read_timeout``: seconds to connect, and to wait for each
   piece of a response;
-- ``http_deadline``: seconds after which an HTTP request is not tried again.
+- ``http_deadline``: seconds after which an HTTP request is not tried again;
+- ``recheck_remote_after``: seconds a catalog trusts a remote file it found unchanged before
+  it asks again (local files are asked every read: a ``stat``).
 
 Examples
 --------
@@ -71,6 +73,7 @@ class Config:
     http_connect_timeout: float = 5.0
     http_read_timeout: float = 10.0
     http_deadline: float = 30.0
+    recheck_remote_after: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:

@@ -23,6 +23,7 @@ and anything the index lacks are read through the reference files, for the rows 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -36,12 +37,13 @@ from typing import Any
 
 import polars as pl
 
+from ..config import config
 from ..errors import IntakeNWBError, StaleReferenceError
 from ..frames.schema import NWB_PATH, TABLE_INDEX, TABLE_PATH, dtype_from_json, dtype_to_json
 from ..frames.tables import IndexedColumns, TablePart
 from ..nwb import TableReader
-from ..refs.cache import local_copy_of, read_meta
-from ..sources import Source, identity_matches
+from ..refs.cache import default_refs_dir, local_copy_of, read_meta
+from ..sources import Source, file_identity, identity_matches
 from ..store import NWBStore, open_refs, open_store, relocate_url
 from ..util.atomic import atomic_write
 from ..util.fanout import fan_out
@@ -205,7 +207,6 @@ class LabIndex:
         remote = "://" in self.location and not self.location.startswith("file://")
         self.folder = self.location.rsplit("/", 2)[0]  # the catalog folder
         self._remote = remote
-        self._checked: dict[str, float] = {}  # key -> when it was last found current
         self._confirmed: dict[str, dict[str, Any]] = {}  # key -> identity seen with its content
 
     @classmethod
@@ -301,39 +302,39 @@ class LabIndex:
 
     def check(self, keys: Iterable[str], *, on_stale: str = "raise",
               storage_options: Mapping[str, Any] | None = None,
-              relocate: Mapping[str, str] | None = None, max_age: float = 0.0) -> set[str]:
+              relocate: Mapping[str, str] | None = None, max_age: float | None = None
+              ) -> set[str]:
         """The keys among ``keys`` whose file changed since the index was built.
 
-        ``on_stale="raise"`` raises :class:`StaleReferenceError` naming them; otherwise they
-        are returned (the caller reads them through fresh references, or as they are).
-        Files found current less than ``max_age`` seconds ago are not asked again.
+        Local files are asked every time (a ``stat``; their content sample only when stat
+        fields moved); remote ones at most every ``max_age`` seconds (default
+        ``config.recheck_remote_after``, remembered across processes in the user cache), the
+        files of one object-store prefix in one listing. ``on_stale="raise"`` raises
+        :class:`StaleReferenceError` naming the changed files; otherwise they are returned.
         """
-        now = time.monotonic()
-        # a stat is cheap: local files are always asked; remote ones at most every max_age
-        todo = [k for k in keys if now - self._checked.get(k, -1e18) > max_age
-                or Source.from_url(self.files[k].url).is_local]
+        max_age = config.recheck_remote_after if max_age is None else max_age
         options = storage_options if storage_options is not None else self.storage_options
-
-        def changed(key: str) -> bool:
-            rec = self.files[key]
-            url = relocate_url(rec.url, relocate)
-            src = Source.from_url(url, options)
-            current = src.identity()
+        now = time.time()
+        seen = self._seen()
+        sources = {k: Source.from_url(relocate_url(self.files[k].url, relocate), options)
+                   for k in keys}
+        todo = [k for k, src in sources.items()
+                if src.is_local or now - seen.get(k, (None, -1e18))[1] > max_age]
+        current = _identities({k: sources[k] for k in todo})
+        stale = set()
+        for key in todo:
+            rec, src = self.files[key], sources[key]
             confirmed = self._confirmed.get(key)
-            if confirmed is not None and identity_matches(confirmed, current):
-                return False  # its content was confirmed before, and nothing moved since
-            if src.unchanged(rec.identity, current, same_place=url == rec.url):
-                self._confirmed[key] = current
-                return False
-            return True
-
-        results, failures = fan_out(changed, todo, key=lambda k: k)
-        if failures:
-            raise next(iter(failures.values()))
-        stale = {k for k, bad in results.items() if bad}
-        for k in results:
-            if k not in stale:
-                self._checked[k] = now
+            if confirmed is not None and identity_matches(confirmed, current[key]):
+                continue  # its content was confirmed before, and nothing moved since
+            if src.unchanged(rec.identity, current[key], same_place=src.url == rec.url):
+                self._confirmed[key] = current[key]
+                if not src.is_local:
+                    seen[key] = (current[key], now)
+            else:
+                stale.add(key)
+        if any(not sources[k].is_local for k in todo):
+            self._remember(seen)
         if stale and on_stale == "raise":
             raise StaleReferenceError(
                 f"{len(stale)} file(s) changed since the catalog was built: "
@@ -341,6 +342,22 @@ class LabIndex:
                 + "; rebuild the catalog, or read with on_stale='reindex'",
                 source=self.location)
         return stale
+
+    def _seen_path(self) -> Path:
+        name = hashlib.sha256(self.location.encode()).hexdigest()[:24]
+        return Path(config.cache_dir or default_refs_dir().parent) / "checked" / f"{name}.json"
+
+    def _seen(self) -> dict[str, tuple[Any, float]]:
+        """Remote files of this index found unchanged, and when (across processes)."""
+        try:
+            doc = json.loads(self._seen_path().read_text())
+            return {k: (v[0], float(v[1])) for k, v in doc.items()}
+        except (OSError, ValueError, TypeError, IndexError, AttributeError):
+            return {}
+
+    def _remember(self, seen: Mapping[str, tuple[Any, float]]) -> None:
+        with contextlib.suppress(OSError):  # a read-only cache costs the next process its checks
+            atomic_write(self._seen_path(), json.dumps(seen, default=str))
 
     def parts(self, entry: str, opener: Callable[[str], TableReader], *,
               stale: Iterable[str] = (), relocate: Mapping[str, str] | None = None
@@ -361,3 +378,42 @@ class LabIndex:
             frame = frame.filter(~pl.col(NWB_PATH).is_in([where[k] for k in stale]))
         sources = frozenset(where[k] for k in indexed)
         return table_path, parts, IndexedColumns(frame, frozenset(columns), sources)
+
+
+#: protocols whose listing of a prefix gives each file's size and ETag in one request
+_LISTED = {"s3", "gs", "az", "abfs"}
+
+
+def _identities(sources: Mapping[str, Source]) -> dict[str, dict[str, Any]]:
+    """Each source's identity: local files by ``stat`` (no threads needed), object-store files
+    by one listing of their prefix, others (HTTP) one request each, concurrently."""
+    out: dict[str, dict[str, Any]] = {}
+    by_prefix: dict[tuple[str, str], list[str]] = {}
+    asked: list[str] = []
+    for key, src in sources.items():
+        if src.is_local:
+            out[key] = src.identity()
+        elif src.protocol in _LISTED:
+            by_prefix.setdefault((json.dumps(src.storage_options, sort_keys=True,
+                                             default=str), src.fs_path.rsplit("/", 1)[0]),
+                                 []).append(key)
+        else:
+            asked.append(key)
+
+    def listing(prefix: tuple[str, str]) -> dict[str, dict[str, Any]]:
+        fs = sources[by_prefix[prefix][0]].fs
+        return {info["name"].rstrip("/"): info for info in fs.ls(prefix[1], detail=True)}
+
+    listed, failures = fan_out(listing, list(by_prefix), key=lambda p: p)
+    for prefix, keys in by_prefix.items():
+        infos = listed.get(prefix, {})
+        for key in keys:
+            info = infos.get(sources[key].fs_path.rstrip("/"))
+            if info is None:  # not in the listing (or it failed): ask the file itself
+                asked.append(key)
+            else:
+                out[key] = file_identity(info)
+    results, failures = fan_out(lambda k: sources[k].identity(), asked, key=lambda k: k)
+    if failures:
+        raise next(iter(failures.values()))
+    return {**out, **results}

@@ -31,9 +31,6 @@ from ..store import NWBStore, open_store
 from .index import LabIndex
 from .locate import clean_relocate, refs_dir_for, resolve_sources
 
-#: seconds a file found unchanged is not asked again within a process
-RECHECK_AFTER = 30.0
-
 
 @dataclass(frozen=True)
 class OpenOptions:
@@ -183,7 +180,7 @@ class IndexOrigin(Origin):
         mine = [k for k in keys if "dandi" not in self.lab.files[k].extra]
         return self.lab.check(mine, on_stale=self.options.on_stale,
                               storage_options=self.options.storage_options,
-                              relocate=self._relocate, max_age=RECHECK_AFTER)
+                              relocate=self._relocate)
 
     @cached_property
     def _relocate(self) -> dict[str, str]:
