@@ -9,7 +9,18 @@ Each attribute ``name`` is read from ``INTAKE_NWB_<NAME>`` (``INTAKE_NWB_MAX_WOR
 - ``max_workers``: threads for per-file work (opening, reading, inspecting);
 - ``progress``: progress bars: ``auto`` (default: batches of many files), ``1``/``0``;
 - ``refs_dir``: where reference files go (default: the user cache);
-- ``cache_dir``: the disk chunk cache (``cache="disk"``; default: the user cache).
+- ``cache_dir``: the disk chunk cache (``cache="disk"``; default: the user cache);
+- ``cache``: the chunk cache mode of reads: unset (nothing kept), ``memory`` or ``disk``;
+- ``anon``: anonymous access to cloud storage (``1``: S3 and Azure ``anon=True``, GCS
+  ``token="anon"``); unset: the filesystem's own default (credentials if it finds any);
+- ``storage_options``: fsspec options as JSON (``{"s3": {"profile": "lab"}}``);
+- ``return_type``: what ``get_df``-style calls return without ``as_pandas``/``as_polars``:
+  ``polars`` (default) or ``pandas`` (lazynwb's default).
+
+``storage_options``, ``anon``, ``refs_dir`` and ``cache`` are the defaults of the frames
+layer's calls (``scan_nwb``, ``get_df``, ``get_metadata_df``, ``open_nwb``, ``get_timeseries``,
+exports and SQL contexts) and of the command line; an argument given to a call wins
+(:meth:`Config.open_kwargs`). docs/config.md lists every option in one place.
 
 Examples
 --------
@@ -25,13 +36,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 _PREFIX = "INTAKE_NWB_"
 #: progress bars appear by default for batches of more than this many files
 PROGRESS_AUTO_MIN = 16
+#: what ``anon`` means to each filesystem (fsspec's option names)
+_ANON = {"s3": {"anon": True}, "gs": {"token": "anon"}, "gcs": {"token": "anon"},
+         "az": {"anon": True}, "abfs": {"anon": True}}
+_PROTOCOLS = ("s3", "gs", "gcs", "az", "abfs", "http", "https", "file", "memory")
+RETURN_TYPES = ("polars", "pandas")
 
 
 def _parse(kind: Any, text: str) -> Any:
@@ -42,6 +59,8 @@ def _parse(kind: Any, text: str) -> Any:
         if low in ("", "auto"):
             return None
         return low in ("1", "true", "yes", "on")
+    if kind == "dict[str, Any] | None":
+        return json.loads(text) if text.strip() else None
     return text or None
 
 
@@ -53,6 +72,10 @@ class Config:
     progress: bool | None = None
     refs_dir: str | None = None
     cache_dir: str | None = None
+    cache: str | None = None
+    anon: bool | None = None
+    storage_options: dict[str, Any] | None = None
+    return_type: str = "polars"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -86,6 +109,47 @@ class Config:
         else only for more than :data:`PROGRESS_AUTO_MIN` items)."""
         choice = self.progress if progress is None else progress
         return n_items > PROGRESS_AUTO_MIN if choice is None else bool(choice) and n_items > 1
+
+    def default_storage_options(self) -> dict[str, Any] | None:
+        """``storage_options`` with ``anon`` applied per protocol (protocol-keyed when
+        ``anon`` is set, so each filesystem gets its own option name)."""
+        base = dict(self.storage_options or {})
+        if self.anon is None:
+            return base or None
+        keyed = any(isinstance(v, Mapping) and k in _PROTOCOLS for k, v in base.items())
+        out = {p: dict(base.get(p, {})) if keyed else dict(base) for p in _PROTOCOLS}
+        for proto, option in _ANON.items():
+            if self.anon:
+                out[proto].update(option)
+            elif "anon" in option:  # GCS has no "not anonymous" flag: its default is that
+                out[proto]["anon"] = False
+        return {p: o for p, o in out.items() if o}
+
+    def open_kwargs(self, storage_options: Mapping[str, Any] | None = None,
+                    refs_dir: Any = None, cache: str | None = None, **given: Any
+                    ) -> dict[str, Any]:
+        """How files are opened: the arguments given, else these defaults (for
+        :func:`intake_nwb.store.open_store` and the calls that pass options on to it)."""
+        out = dict(given)
+        out["storage_options"] = storage_options if storage_options is not None \
+            else self.default_storage_options()
+        out["refs_dir"] = refs_dir if refs_dir is not None else self.refs_dir
+        out["cache"] = cache if cache is not None else self.cache
+        return out
+
+    def wants_pandas(self, as_pandas: bool | None = None, as_polars: bool | None = None) -> bool:
+        """Whether a call returns pandas: ``as_pandas``, else lazynwb's ``as_polars``, else
+        ``return_type``."""
+        if as_pandas is not None and as_polars is not None and as_pandas == as_polars:
+            raise TypeError("as_pandas and as_polars disagree: pass one of them")
+        if as_pandas is not None:
+            return bool(as_pandas)
+        if as_polars is not None:
+            return not as_polars
+        if self.return_type not in RETURN_TYPES:
+            raise ValueError(f"config.return_type must be one of {RETURN_TYPES}, "
+                             f"not {self.return_type!r}")
+        return self.return_type == "pandas"
 
 
 config = Config.from_env()
