@@ -46,10 +46,15 @@ def get_metadata_df(sources: Any = None, *, progress: bool | None = None,
     rows, failures = fan_out(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
                              stores, key=lambda s: s.source)
     report_failures(failures, errors, "had unreadable metadata")
-    df = pl.DataFrame(list(rows.values()), schema_overrides=_TYPES, infer_schema_length=None)
+    df = metadata_frame(list(rows.values()))
     if config.wants_pandas(as_pandas, as_polars):
         return df.to_pandas()
     return df
+
+
+def metadata_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Rows of :func:`~intake_nwb.nwb.metadata.read_metadata` (plus ``_nwb_path``), typed."""
+    return pl.DataFrame(list(rows), schema_overrides=_TYPES, infer_schema_length=None)
 
 
 def scan_sessions(sources: Any, table_path: str, *, columns: Sequence[str] | None = None,
@@ -57,10 +62,18 @@ def scan_sessions(sources: Any, table_path: str, *, columns: Sequence[str] | Non
                   ) -> pl.LazyFrame:
     """``/general`` (session and subject fields) or ``/general/subject`` (subject fields) as
     a table of one row per file, with the internal columns (``_table_index`` 0)."""
+    df = get_metadata_df(sources, errors=errors, as_pandas=False, **open_kwargs)
+    return session_table_frame(df, table_path, columns=columns, exclude=exclude)
+
+
+def session_table_frame(df: pl.DataFrame, table_path: str, *,
+                        columns: Sequence[str] | None = None, exclude: Sequence[str] = ()
+                        ) -> pl.LazyFrame:
+    """A metadata frame as the session table ``table_path`` names (see
+    :func:`scan_sessions`)."""
     from ..nwb.names import session_table
 
     path = session_table(table_path)
-    df = get_metadata_df(sources, errors=errors, as_pandas=False, **open_kwargs)
     fields = [c for c in df.columns if c != NWB_PATH and (
         path != "/general/subject" or c in SUBJECT_FIELDS)]
     fields = [c for c in fields if (columns is None or c in columns) and c not in exclude]
