@@ -8,6 +8,11 @@ Examples
 >>> import intake_nwb
 >>> refs = intake_nwb.index("lab/*.nwb")  # doctest: +SKIP
 >>> intake_nwb.scan_nwb(list(refs.values()), "/units").collect()  # doctest: +SKIP
+>>> intake_nwb.get_df("lab/*.nwb", "trials", as_polars=False)  # lazynwb's call  # doctest: +SKIP
+
+lazynwb's public names are here too (``get_df``, ``scan_nwb``, ``get_sql_context``,
+``convert_nwb_tables``, ``get_spike_times_in_intervals``, ``NWB_PATH_COLUMN_NAME``...): a
+lazynwb script runs after changing its import (docs/lazynwb.md lists the differences).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ _EXPORTS = {
     "TableNotFoundError": "errors", "TimeSeriesNotFoundError": "errors",
     "TranslationError": "errors", "RemoteIOError": "errors", "IntakeNWBWarning": "errors",
     "DataWarning": "errors", "SchemaConflictWarning": "errors", "SkippedWarning": "errors",
+    "AmbiguousNameError": "errors",
+    # defaults: intake_nwb.config is the module, which reads and sets the options (see it)
+    "config": "config", "Config": "config",
     # layer 2: references
     "index": "refs", "default_refs_dir": "refs",
     # layer 3: store
@@ -34,10 +42,21 @@ _EXPORTS = {
     "scan_nwb": "frames", "read_nwb": "frames", "get_df": "frames",
     "get_table_schema": "frames", "get_metadata_df": "frames", "get_timeseries": "frames",
     "get_timeseries_dataset": "frames", "open_nwb": "frames", "LazyNWB": "frames",
-    "get_internal_paths": "frames", "describe": "frames",
+    "get_internal_paths": "frames", "describe": "frames", "get": "frames",
+    "get_internal_path_info": "frames", "get_attrs": "frames", "get_sub_attrs": "frames",
+    "consolidate_attrs": "frames", "get_table_column_metadata": "frames",
+    "get_table_length_from_metadata": "frames", "get_table_schema_from_metadata": "frames",
+    "ColumnMetadata": "frames", "merge_array_column": "frames",
+    "get_spike_times_in_intervals": "frames", "insert_is_observed": "frames",
+    "convert_nwb_tables": "frames", "get_sql_context": "frames",
+    "NWB_PATH_COLUMN_NAME": "frames", "TABLE_PATH_COLUMN_NAME": "frames",
+    "TABLE_INDEX_COLUMN_NAME": "frames", "INTERNAL_COLUMN_NAMES": "frames",
+    "UNITS_TABLE_INDEX_COLUMN_NAME": "frames", "INTERVALS_TABLE_INDEX_COLUMN_NAME": "frames",
+    "TABLE_SHORTCUTS": "nwb.names",
     # layer 6: catalogs, DANDI
     "build_catalog": "catalog", "open_catalog": "catalog", "check_catalog": "catalog",
-    "UnsafeCatalogError": "catalog",
+    "UnsafeCatalogError": "catalog", "export_catalog": "catalog",
+    "catalog_sql_context": "catalog",
     "dandi_catalog": "dandi", "get_dandi_sources": "dandi", "get_dandi_assets": "dandi",
     "verify_pins": "dandi", "DandiAPIError": "errors", "DandiNotFoundError": "errors",
     "DraftVersionWarning": "errors",
@@ -45,6 +64,32 @@ _EXPORTS = {
 
 __all__ = [
     "__version__",
+    "AmbiguousNameError",
+    "ColumnMetadata",
+    "Config",
+    "INTERNAL_COLUMN_NAMES",
+    "INTERVALS_TABLE_INDEX_COLUMN_NAME",
+    "NWB_PATH_COLUMN_NAME",
+    "TABLE_INDEX_COLUMN_NAME",
+    "TABLE_PATH_COLUMN_NAME",
+    "TABLE_SHORTCUTS",
+    "UNITS_TABLE_INDEX_COLUMN_NAME",
+    "catalog_sql_context",
+    "config",
+    "consolidate_attrs",
+    "convert_nwb_tables",
+    "export_catalog",
+    "get",
+    "get_attrs",
+    "get_internal_path_info",
+    "get_spike_times_in_intervals",
+    "get_sql_context",
+    "get_sub_attrs",
+    "get_table_column_metadata",
+    "get_table_length_from_metadata",
+    "get_table_schema_from_metadata",
+    "insert_is_observed",
+    "merge_array_column",
     "BatchError",
     "DataWarning",
     "DandiAPIError",
@@ -92,7 +137,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'intake_nwb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    found = importlib.import_module(f".{module}", __name__)
+    value = found if name == "config" else getattr(found, name)
     globals()[name] = value
     return value
 
@@ -102,9 +148,19 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .catalog import UnsafeCatalogError, build_catalog, check_catalog, open_catalog
+    from . import config
+    from .catalog import (
+        UnsafeCatalogError,
+        build_catalog,
+        catalog_sql_context,
+        check_catalog,
+        export_catalog,
+        open_catalog,
+    )
+    from .config import Config
     from .dandi import dandi_catalog, get_dandi_assets, get_dandi_sources, verify_pins
     from .errors import (
+        AmbiguousNameError,
         BatchError,
         DandiAPIError,
         DandiNotFoundError,
@@ -125,17 +181,38 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         TranslationError,
     )
     from .frames import (
+        INTERNAL_COLUMN_NAMES,
+        INTERVALS_TABLE_INDEX_COLUMN_NAME,
+        NWB_PATH_COLUMN_NAME,
+        TABLE_INDEX_COLUMN_NAME,
+        TABLE_PATH_COLUMN_NAME,
+        UNITS_TABLE_INDEX_COLUMN_NAME,
+        ColumnMetadata,
         LazyNWB,
+        consolidate_attrs,
+        convert_nwb_tables,
         describe,
+        get,
+        get_attrs,
         get_df,
+        get_internal_path_info,
         get_internal_paths,
         get_metadata_df,
+        get_spike_times_in_intervals,
+        get_sql_context,
+        get_sub_attrs,
+        get_table_column_metadata,
+        get_table_length_from_metadata,
         get_table_schema,
+        get_table_schema_from_metadata,
         get_timeseries,
         get_timeseries_dataset,
+        insert_is_observed,
+        merge_array_column,
         open_nwb,
         read_nwb,
         scan_nwb,
     )
+    from .nwb.names import TABLE_SHORTCUTS
     from .refs import default_refs_dir, index
     from .store import open_store

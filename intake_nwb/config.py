@@ -22,6 +22,10 @@ layer's calls (``scan_nwb``, ``get_df``, ``get_metadata_df``, ``open_nwb``, ``ge
 exports and SQL contexts) and of the command line; an argument given to a call wins
 (:meth:`Config.open_kwargs`). docs/config.md lists every option in one place.
 
+``intake_nwb.config`` (this module) reads and sets the options as the ``config`` object
+does: ``intake_nwb.config.return_type = "pandas"`` (as in lazynwb, ``lazynwb.config.use_polars
+= True``), ``intake_nwb.config.set(...)``.
+
 Examples
 --------
 >>> from intake_nwb.config import config
@@ -38,6 +42,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
+import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -153,3 +159,22 @@ class Config:
 
 
 config = Config.from_env()
+
+
+class _ConfigModule(types.ModuleType):
+    """This module, reading and setting options on :data:`config` (see the module docs)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(config, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OPTIONS:
+            setattr(config, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+_OPTIONS = frozenset(f.name for f in dataclasses.fields(Config))
+sys.modules[__name__].__class__ = _ConfigModule

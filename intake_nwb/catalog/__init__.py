@@ -11,7 +11,8 @@ from typing import Any
 _EXPORTS = {"BuildReport": "builder", "build": "builder", "build_catalog": "builder",
             "CATALOG_DIR": "model", "CatalogDoc": "model", "LabIndex": "index",
             "entry_names": "names", "open_catalog": "safety", "check_catalog": "safety",
-            "UnsafeCatalogError": "safety"}
+            "UnsafeCatalogError": "safety", "catalog_sql_context": "export",
+            "export_catalog": "export"}
 
 __all__ = sorted(_EXPORTS)
 

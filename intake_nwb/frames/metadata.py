@@ -11,7 +11,7 @@ from ..config import config
 from ..errors import Errors, report_failures
 from ..nwb import NWBReader
 from ..nwb.metadata import LIST_FIELDS, SESSION_FIELDS, SUBJECT_FIELDS, TIME_FIELDS, read_metadata
-from ..store import open_stores
+from ..store import NWBStore, open_stores
 from ..util.fanout import fan_out
 from .aliases import translate
 from .schema import NWB_PATH, TABLE_INDEX, TABLE_PATH
@@ -43,13 +43,18 @@ def get_metadata_df(sources: Any = None, *, progress: bool | None = None,
     args = translate(lazynwb, sources=sources, progress=progress)
     stores = open_stores(args["sources"], errors=errors, **config.open_kwargs(
         progress=args["progress"], **kwargs))
-    rows, failures = fan_out(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
-                             stores, key=lambda s: s.source)
-    report_failures(failures, errors, "had unreadable metadata")
-    df = metadata_frame(list(rows.values()))
+    df = read_sessions(stores, errors=errors)
     if config.wants_pandas(as_pandas, as_polars):
         return df.to_pandas()
     return df
+
+
+def read_sessions(stores: Sequence[NWBStore], *, errors: Errors = "raise") -> pl.DataFrame:
+    """The metadata of files already open, one row each (in their order)."""
+    rows, failures = fan_out(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
+                             stores, key=lambda s: s.source)
+    report_failures(failures, errors, "had unreadable metadata")
+    return metadata_frame(list(rows.values()))
 
 
 def metadata_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
