@@ -22,9 +22,14 @@ def _flat(values: pa.Array, dtype: pl.DataType) -> np.ndarray:
     """A flat (or fixed-size nested) Arrow array as one numpy array ``(n, *shape)``."""
     shape: list[int] = []
     while isinstance(values.type, pa.FixedSizeListType):
-        shape.append(values.type.list_size)
-        values = values.flatten()
-    flat = pl.Series(values).to_numpy()
+        size = values.type.list_size
+        shape.append(size)
+        # every row's slots, null rows' too (flatten() would drop them and shift the rest)
+        values = values.values.slice(values.offset * size, len(values) * size)
+    series = pl.Series(values)
+    if series.null_count() and series.dtype.is_numeric():  # null rows' slots: not read
+        series = series.fill_null(0)
+    flat = series.to_numpy()
     return flat.reshape(-1, *shape) if shape else flat
 
 
