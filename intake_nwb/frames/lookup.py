@@ -75,7 +75,8 @@ def get(nwb_data_sources: Any, search_term: str, *, as_df: bool = False,
     file (as in lazynwb).
 
     A TimeSeries comes back as :func:`get_timeseries` gives it (one file only), or with
-    ``as_df=True`` as a table of ``timestamps`` and ``data`` across files; a table as
+    ``as_df=True`` as a table of ``timestamps`` and ``data`` across files (``data`` kept
+    when each row holds several values); a table as
     :func:`intake_nwb.get_df` gives it (``kwargs`` are its arguments).
 
     Examples
@@ -87,6 +88,8 @@ def get(nwb_data_sources: Any, search_term: str, *, as_df: bool = False,
     sources = expand(nwb_data_sources, kwargs.get("storage_options"))
     first = open_reader(sources[0], **{k: kwargs[k] for k in open_keys if k in kwargs})
     path, kind = resolve(first, search_term, exact=exact_path)
+    if kind == "timeseries":  # its values are the point, even when each row holds several
+        kwargs.setdefault("exclude_array_columns", False)
     if kind == "table" or as_df:
         return get_df(sources, path if len(sources) == 1 else search_term,
                       exact_path=exact_path, **kwargs)

@@ -29,7 +29,7 @@ import pandas as pd
 import polars as pl
 
 from ..config import config
-from ..errors import SkippedWarning
+from ..errors import SkippedWarning, TableNotFoundError
 from .schema import INTERNAL, NWB_PATH, TABLE_INDEX, TABLE_PATH
 from .tables import scan_nwb
 
@@ -64,8 +64,13 @@ def read_column(keys: pl.DataFrame, column_name: str, table_path: str | None = N
         mine = keys if TABLE_PATH not in keys.columns or table_path is not None \
             else keys.filter(pl.col(TABLE_PATH) == path)
         by_file = mine.partition_by(NWB_PATH, as_dict=True)
-        lf = scan_nwb([k[0] for k in by_file], path, include_column_names=[column_name],
-                      exact_path=True, **scan_kwargs)
+        try:
+            lf = scan_nwb([k[0] for k in by_file], path, include_column_names=[column_name],
+                          exact_path=True, **scan_kwargs)
+        except TableNotFoundError:
+            if scan_kwargs.get("errors", "raise") == "raise":
+                raise
+            continue  # no file of these has the table
         if column_name not in lf.collect_schema():
             continue
         predicate = pl.any_horizontal([
@@ -305,13 +310,13 @@ def insert_is_observed(intervals_frame: Any, units_frame: Any = None,
                              f"units_frame (e.g. {lost.row(0)})")
     else:
         units = read_column(wanted.with_columns(pl.lit("/units").alias(TABLE_PATH)),
-                            "obs_intervals", **scan_kwargs)
+                            "obs_intervals", **{"errors": "ignore", **scan_kwargs})
         if units is None:
             units = wanted.with_columns(pl.lit(None, pl.List(pl.Float64)).alias(
                 "obs_intervals"))
     obs = {(p, i): o for p, i, o in units.select(NWB_PATH, TABLE_INDEX, "obs_intervals")
            .iter_rows()}
-    absent = sorted({p for (p, _), o in obs.items() if o is None})
+    absent = sorted({p for p, i in wanted.iter_rows() if obs.get((p, i)) is None})
     if absent:
         warnings.warn(f"no obs_intervals for units of {len(absent)} file(s) ({', '.join(absent)}"
                       f"): {col_name} is null there", SkippedWarning, stacklevel=2)
