@@ -199,7 +199,8 @@ def _context(args: argparse.Namespace) -> Any:
     if _is_catalog(args.targets):
         from .catalog.export import catalog_sql_context
 
-        return catalog_sql_context(args.targets[0], storage_options=_options(args))
+        return catalog_sql_context(args.targets[0], storage_options=_options(args),
+                                   allow_paths=args.allow_path)
     from .frames.sql import get_sql_context
 
     return get_sql_context(args.targets, storage_options=_options(args),
@@ -211,7 +212,8 @@ def _scan(args: argparse.Namespace) -> Any:
     if _is_catalog(args.targets):
         from .catalog.export import catalog_tables
 
-        tables = catalog_tables(args.targets[0], storage_options=_options(args))
+        tables = catalog_tables(args.targets[0], storage_options=_options(args),
+                                allow_paths=args.allow_path)
         if args.table not in tables:
             raise KeyError(f"no table entry {args.table!r}; table entries: "
                            f"{', '.join(tables)}")
@@ -293,8 +295,11 @@ def _describe(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     if _is_catalog(args.targets):
         from .catalog.export import export_catalog
+        from .catalog.safety import open_catalog
 
-        out = export_catalog(args.targets[0], args.output, output_format=args.format,
+        cat = open_catalog(args.targets[0], storage_options=_options(args),
+                           allow_paths=args.allow_path)
+        out = export_catalog(cat, args.output, output_format=args.format,
                              partitioned=args.partitioned, progress=not args.no_progress,
                              exclude_array_columns=args.exclude_array_columns)
     else:
@@ -315,6 +320,8 @@ def _export(args: argparse.Namespace) -> int:
 def _look_options(p: argparse.ArgumentParser, fmt: bool = True) -> None:
     p.add_argument("--refs-dir", default=None)
     p.add_argument("--storage-options", default=None, help="fsspec options as JSON")
+    p.add_argument("--allow-path", action="append", default=[],
+                   help="a local folder a catalog may read outside its own (repeatable)")
     if fmt:
         p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 

@@ -9,7 +9,9 @@ appends record batches, CSV, JSON and NDJSON append text, Delta appends commits.
 Avro cannot be appended to: their rows are gathered and written at the end, and refused above
 ``max_bytes`` (and Excel's row limit). ``partitioned=True`` writes a Hive-style Parquet
 dataset, one file per NWB file (``<table>/_session=<file stem>/part-0.parquet``), that
-polars, duckdb, pyarrow and dask read lazily.
+polars, duckdb, pyarrow and dask read lazily. JSON has no NaN: NaN values are written as null
+(as polars writes them); Avro holds no time zone (UTC instants) and no fixed-size arrays
+(lists of the same values).
 
 Every output is written beside its target and renamed into place when complete
 (:func:`intake_nwb.util.atomic.atomic_path`): a failed export leaves no partial file.
@@ -89,7 +91,11 @@ class _Sink:
         self.batches = 0
         self.json_rows = 0
         if fmt == "parquet":
-            self.writer = pq.ParquetWriter(path, self.arrow, **options)
+            # dictionaries pay off for text only; for numbers (spike times) they cost memory
+            text = [c for c, t in schema.items() if t in (pl.String, pl.Categorical)
+                    or isinstance(t, pl.Enum)]
+            self.writer = pq.ParquetWriter(path, self.arrow,
+                                           **{"use_dictionary": text, **options})
         elif fmt in ("feather", "arrow", "ipc"):
             self.file = open(path, "wb")  # noqa: SIM115 - closed in close()
             self.writer = pa.ipc.new_file(self.file, self.arrow, **options)
@@ -137,9 +143,8 @@ class _Sink:
             self.file.close()
         if self.fmt in WHOLE:
             df = pl.concat(self.pending) if self.pending else pl.DataFrame(schema=self.schema)
-            if self.fmt == "avro":  # Avro's timestamps are UTC instants without a zone
-                df.with_columns(pl.col(pl.Datetime(time_zone="*")).dt.convert_time_zone(
-                    "UTC").dt.replace_time_zone(None)).write_avro(self.path, **self.options)
+            if self.fmt == "avro":
+                _avro(df).write_avro(self.path, **self.options)
             else:
                 df.write_excel(self.path, **self.options)
 
@@ -148,6 +153,21 @@ class _Sink:
             if handle is not None:
                 with contextlib.suppress(Exception):  # the output is removed anyway
                     handle.close()
+
+
+def _as_lists(dtype: pl.DataType) -> pl.DataType:
+    """Fixed-size arrays as lists (same values), at every level."""
+    if isinstance(dtype, (pl.Array, pl.List)):
+        return pl.List(_as_lists(dtype.inner))  # type: ignore[arg-type]
+    return dtype
+
+
+def _avro(df: pl.DataFrame) -> pl.DataFrame:
+    """What Avro holds: timestamps as UTC instants without a zone (Avro's timestamps are
+    UTC), fixed-size arrays as arrays of their values (polars writes no fixed arrays)."""
+    return df.with_columns(pl.col(pl.Datetime(time_zone="*")).dt.convert_time_zone("UTC")
+                           .dt.replace_time_zone(None)).cast(
+        {c: _as_lists(t) for c, t in df.schema.items() if isinstance(t, (pl.Array, pl.List))})
 
 
 def _batches(lf: pl.LazyFrame, files: Sequence[str] | None, batch_bytes: int,
