@@ -141,6 +141,8 @@ class Config:
             else self.default_storage_options()
         out["refs_dir"] = refs_dir if refs_dir is not None else self.refs_dir
         out["cache"] = cache if cache is not None else self.cache
+        if out.get("cache_dir") is None:
+            out["cache_dir"] = self.cache_dir
         return out
 
     def wants_pandas(self, as_pandas: bool | None = None, as_polars: bool | None = None) -> bool:

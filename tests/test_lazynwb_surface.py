@@ -183,7 +183,8 @@ def test_config_from_environment_and_arguments(lab: list[str], opts: dict[str, s
     assert so["s3"] == {"profile": "lab", "anon": True} and so["gs"] == {"token": "anon"}
     assert "http" not in so  # HTTP filesystems take no anon option
     given = c.open_kwargs({"anon": False}, "/mine", None)
-    assert given == {"storage_options": {"anon": False}, "refs_dir": "/mine", "cache": "memory"}
+    assert given == {"storage_options": {"anon": False}, "refs_dir": "/mine", "cache": "memory",
+                     "cache_dir": None}
     assert c.wants_pandas() and not c.wants_pandas(as_polars=True)
     with pytest.raises(TypeError, match="disagree"):
         c.wants_pandas(as_pandas=True, as_polars=True)

@@ -309,6 +309,10 @@ def convert_nwb_tables(nwb_sources: Any, output_dir: str | os.PathLike[str], *,
     {'/general': PosixPath('exported/general.parquet'), '/units': ..., ...}
     >>> pl.scan_parquet("exported/units/**/*.parquet", hive_partitioning=True)  # doctest: +SKIP
     """
+    if write_kwargs.pop("session_subdirs", False):
+        raise TypeError("session_subdirs (lazynwb: a folder per session) is not written; "
+                        "partitioned=True writes each table as one parquet file per session "
+                        "(Hive-style), readable as one table")
     lazynwb = {k: write_kwargs.pop(k) for k in list(write_kwargs)
                if k in ("ignore_errors", "disable_progress", "nwb_paths")}
     args = translate(lazynwb, errors=errors, progress=progress, sources=None)
