@@ -107,10 +107,12 @@ def test_partitioned_dataset_reads_lazily(lab: list[str], opts: dict[str, str],
     assert lf.drop("_session").collect().sort(SORT).equals(ref.sort(SORT))
 
 
-def test_write_table_is_atomic(lab: list[str], opts: dict[str, str], tmp_path: Path) -> None:
+def test_write_table_is_atomic(lab: list[str], opts: dict[str, str], tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
     lf = intake_nwb.scan_nwb(lab, "trials", **opts)
     target = tmp_path / "trials.parquet"
-    write_table(lf, target, files=lab)
+    write_table(lf, target, files=lab, progress=True)
+    assert "trials.parquet" in capsys.readouterr().err  # a progress bar, file by file
     before = target.read_bytes()
     failing = lf.with_columns((pl.col("start_time") * 1000).cast(pl.Int8, strict=True))
     with pytest.raises(pl.exceptions.PolarsError):
@@ -157,6 +159,7 @@ def test_catalog_sql_export_and_entries(catalog: Path, lab: list[str], opts: dic
     assert cat.units.sql("SELECT count(*) AS n FROM units")["n"][0] == ref.height
     cells = cat.units.to_pandas()["waveform"]
     assert isinstance(cells, pd.Series) and cells[0].shape == (3, 2)
+    assert cat.units.to_dask().partitions[0].compute()["waveform"].iloc[0].shape == (3, 2)
 
 
 def test_command_line(lab: list[str], catalog: Path, opts: dict[str, str], tmp_path: Path,

@@ -18,6 +18,7 @@ import intake_nwb
 from intake_nwb.config import Config
 from intake_nwb.errors import AmbiguousNameError, SkippedWarning, TableNotFoundError
 
+from .conftest import real_hdf5_files, rel
 from .lazynwb_files import write_lab
 
 pynwb = pytest.importorskip("pynwb")
@@ -219,19 +220,39 @@ def _h5_value(f: h5py.File, value):  # type: ignore[no-untyped-def]
     return value
 
 
-def test_attributes_equal_h5py(data_dir: Path, refs_dir: Path) -> None:
-    path = str(data_dir / DANDI)
+@pytest.mark.parametrize("path", real_hdf5_files(), ids=rel)
+def test_attributes_paths_and_columns_equal_h5py(path: Path, refs_dir: Path) -> None:
+    """Every attribute of every object of every real file, as h5py reads it; every dataset's
+    shape; every table's column metadata agreeing with its schema."""
     sub = intake_nwb.get_sub_attrs(path, "/", exclude_private=False, exclude_empty=False,
                                    refs_dir=refs_dir)
+    info = intake_nwb.get_internal_path_info(path, include_table_columns=True,
+                                             include_metadata=True, include_child_datasets=True,
+                                             refs_dir=refs_dir)
     with h5py.File(path) as f:
         names: list[str] = []
         f.visit(names.append)
         assert set(sub) == {"/", *("/" + n for n in names)}
         for p in sub:
             theirs = {k: _h5_value(f, v) for k, v in f[p].attrs.items()}
-            if p == "/":
+            if p == "/" and ".specloc" in theirs:
                 theirs[".specloc"] = "specifications"  # a reference to /specifications
             assert sub[p] == theirs, p
+        for p, i in info.items():
+            assert i["is_group"] == isinstance(f[p], h5py.Group), p
+            if not i["is_group"]:
+                assert i["shape"] == f[p].shape, p
+    for table in [p for p, i in info.items() if i["is_table"]]:
+        cols = intake_nwb.get_table_column_metadata(path, table, exact_path=True,
+                                                    refs_dir=refs_dir)
+        schema = intake_nwb.get_table_schema(path, table, exact_path=True, on_conflict="json",
+                                             refs_dir=refs_dir)
+        assert [c.name for c in cols if c.name in schema] == [
+            c for c in schema if not c.startswith("_")], table
+
+
+def test_attribute_options(data_dir: Path, refs_dir: Path) -> None:
+    path = str(data_dir / DANDI)
     units = intake_nwb.get_attrs(path, "units", refs_dir=refs_dir)
     assert "object_id" not in units and units["colnames"][0] == "depth"
     assert intake_nwb.get_attrs(path, "/", exclude_empty_fields=True, refs_dir=refs_dir)[

@@ -150,13 +150,17 @@ class _TableLike:
 
 def read_file_partition(i: int, origin_args: Mapping[str, Any], table_path: str | None,
                         scan: Any, schema: Any) -> Any:
-    """File ``i``'s rows of a table as pandas, in the entry's ``schema`` (a dask partition)."""
+    """File ``i``'s rows of a table as pandas (pynwb's form), in the entry's ``schema`` (a
+    dask partition)."""
     import polars as pl
+
+    from ..frames.pandas import to_pandas
 
     part = origin(**origin_args).table_of_file(i, table_path, scan)
     have = part.collect_schema()
-    return part.select([pl.col(c).cast(t) if c in have else pl.lit(None, dtype=t).alias(c)
-                        for c, t in schema.items()]).collect().to_pandas()
+    return to_pandas(part.select([pl.col(c).cast(t) if c in have else
+                                  pl.lit(None, dtype=t).alias(c)
+                                  for c, t in schema.items()]).collect())
 
 
 class NWBTableSource(_TableLike, _NWBSource):

@@ -3,8 +3,9 @@ attributes.
 
 Attribute values are what h5py gives, in plain Python: text decoded, arrays as lists, numpy
 scalars as numbers, MatNWB's one-element arrays unwrapped, and object references as the path
-they point to (``"/units/spike_times"``). hdmf-zarr's own bookkeeping (``zarr_dtype``,
-``zarr_link``) is not an attribute of the NWB file and is left out.
+they point to (``"/units/spike_times"``). hdmf-zarr's bookkeeping (``zarr_dtype``,
+``zarr_link``) and the reference files' own (``intake_nwb_*``) are not attributes of the NWB
+file and are left out.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from .file import NWBReader
 from .timeseries import timeseries_paths
 from .types import neurodata_type, scalar_attr
 
-#: attributes hdmf-zarr's layout adds (not in the HDF5 file)
+#: attributes hdmf-zarr's layout adds (not in the HDF5 file); ours start with OWN_PREFIX
 STORAGE_ATTRS = frozenset({cv.ZARR_DTYPE, cv.ZARR_LINK})
+OWN_PREFIX = "intake_nwb_"
 #: what lazynwb's ``exclude_private`` leaves out, besides names starting with ``_`` or ``.``
 PRIVATE_ATTRS = frozenset({"id", "object_id", "namespace", "target"})
 _EMPTY = (None, "", "no description")
@@ -55,7 +57,7 @@ def attributes(nwb: NWBReader, path: str, *, exclude_private: bool = False,
     """
     out = {}
     for key, value in nwb.node(path).attrs.items():
-        if key in STORAGE_ATTRS:
+        if key in STORAGE_ATTRS or key.startswith(OWN_PREFIX):
             continue
         if exclude_private and (key.startswith(("_", ".")) or key in PRIVATE_ATTRS):
             continue
