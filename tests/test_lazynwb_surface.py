@@ -18,7 +18,7 @@ import intake_nwb
 from intake_nwb.config import Config
 from intake_nwb.errors import AmbiguousNameError, SkippedWarning, TableNotFoundError
 
-from .conftest import real_hdf5_files, rel
+from .conftest import PYNWB_FAILS, real_hdf5_files, rel
 from .lazynwb_files import write_lab
 
 pynwb = pytest.importorskip("pynwb")
@@ -127,6 +127,43 @@ def test_timeseries_as_a_table_equals_pynwb(lab: list[str], opts: dict[str, str]
                 mine = intake_nwb.get_df(f, name, exclude_array_columns=False, **opts)
                 assert np.array_equal(mine["timestamps"].to_numpy(), ts.get_timestamps())
                 assert np.array_equal(np.asarray(mine["data"].to_list()), ts.data[:])
+
+
+def _h5_paths(path: str) -> dict[str, str]:
+    """object_id -> path of every object of an HDF5 file (pynwb's objects by id)."""
+    where: dict[str, str] = {}
+
+    def note(name: str, obj: h5py.HLObject) -> None:  # returning a value stops the visit
+        where[obj.attrs.get("object_id", "")] = "/" + name
+
+    with h5py.File(path) as h:
+        h.visititems(note)
+    return where
+
+
+@pytest.mark.parametrize("path", [p for p in real_hdf5_files() if rel(p) not in PYNWB_FAILS],
+                         ids=rel)
+def test_every_real_timeseries_as_a_table_equals_pynwb(path: Path, refs_dir: Path) -> None:
+    io, nwb = _read(str(path))
+    with io:
+        for series in [o for o in nwb.objects.values() if isinstance(o, pynwb.TimeSeries)]:
+            where = io.manager.get_builder(series).path.removeprefix("root")  # its HDF5 path
+            df = intake_nwb.get_df(path, where, exact_path=True,
+                                   exclude_array_columns=False, refs_dir=refs_dir)
+            if series.timestamps is not None or series.rate is not None:
+                assert np.array_equal(df["timestamps"].to_numpy(), series.get_timestamps())
+            else:
+                assert "timestamps" not in df.columns  # no times are made up
+            if "data" not in df.columns:  # values in external files: none here
+                assert len(series.data) == 0 and series.external_file is not None
+            elif df.height:
+                theirs = np.asarray(series.data[:])
+                if theirs.dtype.kind in "SO":
+                    theirs = np.array([v.decode() if isinstance(v, bytes) else v
+                                       for v in theirs])
+                mine = np.asarray(df["data"].to_list())
+                assert mine.shape == theirs.shape
+                assert np.array_equal(mine, theirs, equal_nan=theirs.dtype.kind == "f")
 
 
 def test_session_metadata_as_a_table_equals_pynwb(lab: list[str], opts: dict[str, str]) -> None:
@@ -270,13 +307,7 @@ def test_consolidated_attributes(lab: list[str], opts: dict[str, str]) -> None:
 def test_internal_paths_and_info_equal_h5py(lab: list[str], opts: dict[str, str]) -> None:
     f = lab[0]
     paths = intake_nwb.get_internal_paths(f, **opts)
-    with h5py.File(f) as h:  # pynwb's objects by id, their paths by h5py
-        where: dict[str, str] = {}
-
-        def note(name: str, obj: h5py.HLObject) -> None:  # returning a value stops the visit
-            where[obj.attrs.get("object_id", "")] = "/" + name
-
-        h.visititems(note)
+    where = _h5_paths(f)  # pynwb's objects by id, their paths by h5py
     io, nwb = _read(f)
     with io:
         objects = {where[o.object_id] for o in nwb.objects.values()
