@@ -1,4 +1,9 @@
-"""``intake-nwb`` command line: index, ls, catalog, dandi, demo.
+"""``intake-nwb`` command line: index, ls, catalog, check, dandi, demo; and to look into files
+or catalogs: paths, tables, schema, preview, query (SQL), describe, export.
+
+``tables``, ``schema``, ``preview``, ``query`` and ``export`` take NWB paths/globs/URLs or one
+catalog (a ``.yaml`` file, checked before it is opened); tables are named as in Python
+(``units``, ``trials``, ``/intervals/trials``; a catalog's by entry name).
 
 Batch commands carry on past files they cannot read, print one line per failure and exit 0
 (as dandi-cli does), unless ``--strict`` is given or nothing could be done. Errors print one
@@ -187,6 +192,161 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_catalog(targets: list[str]) -> bool:
+    return len(targets) == 1 and targets[0].endswith((".yaml", ".yml"))
+
+
+def _show(df: Any, fmt: str) -> None:
+    """A polars frame on stdout: a readable table, JSON (an array of rows) or CSV (lists and
+    arrays as JSON text)."""
+    import polars as pl
+
+    if fmt == "json":
+        print(df.write_json())
+    elif fmt == "csv":
+        from .frames.schema import is_array, to_json_text
+
+        nested = [c for c, t in df.schema.items() if is_array(t) or isinstance(t, pl.Struct)]
+        print(df.with_columns(to_json_text(df[c]).alias(c) for c in nested).write_csv(),
+              end="")
+    else:
+        with pl.Config(tbl_rows=max(df.height, 1), tbl_cols=-1, fmt_str_lengths=60,
+                       tbl_width_chars=160):
+            print(df)
+
+
+def _context(args: argparse.Namespace) -> Any:
+    """The SQL context of the targets: a catalog's table entries, or files' tables."""
+    if _is_catalog(args.targets):
+        from .intake.export import catalog_sql_context
+
+        return catalog_sql_context(args.targets[0], storage_options=_options(args),
+                                   allow_paths=args.allow_path)
+    from .frames.sql import get_sql_context
+
+    return get_sql_context(args.targets, storage_options=_options(args),
+                           refs_dir=args.refs_dir, errors="warn")
+
+
+def _scan(args: argparse.Namespace) -> Any:
+    """The table ``args.table`` across the targets, as a LazyFrame."""
+    if _is_catalog(args.targets):
+        from .intake.export import catalog_tables
+
+        tables = catalog_tables(args.targets[0], storage_options=_options(args),
+                                allow_paths=args.allow_path)
+        if args.table not in tables:
+            raise KeyError(f"no table entry {args.table!r}; table entries: "
+                           f"{', '.join(tables)}")
+        return tables[args.table].to_lazy()
+    from .frames.tables import scan_nwb
+
+    return scan_nwb(args.targets, args.table, storage_options=_options(args),
+                    refs_dir=args.refs_dir)
+
+
+def _paths(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from .frames.contents import get_internal_path_info
+
+    info = get_internal_path_info(args.source, include_child_datasets=args.all,
+                                  include_table_columns=args.columns or args.all,
+                                  include_metadata=args.metadata or args.all,
+                                  parents=args.parents, storage_options=_options(args),
+                                  refs_dir=args.refs_dir)
+    rows = [{"path": p, "neurodata_type": i["neurodata_type"],
+             "kind": "table" if i["is_table"] else "timeseries" if i["is_timeseries"]
+             else "group" if i["is_group"] else "dataset",
+             "shape": None if i["shape"] is None else str(list(i["shape"])),
+             "dtype": i["dtype"]} for p, i in info.items()]
+    _show(pl.DataFrame(rows, schema=["path", "neurodata_type", "kind", "shape", "dtype"]),
+          args.format)
+    return 0
+
+
+def _tables(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    ctx = _context(args)
+    rows = []
+    for name in ctx.tables():
+        schema = ctx.execute(f'SELECT * FROM "{name}" LIMIT 0').collect_schema()
+        rows.append({"table": name, "columns": len(schema)})
+    _show(pl.DataFrame(rows, schema={"table": pl.String, "columns": pl.Int64}), args.format)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from .frames.schema import INTERNAL
+
+    schema = _scan(args).collect_schema()
+    _show(pl.DataFrame({"column": list(schema), "dtype": [str(t) for t in schema.values()],
+                        "internal": [c in INTERNAL for c in schema]}), args.format)
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    _show(_scan(args).head(args.limit).collect(), args.format)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    if len(args.targets_and_sql) < 2:
+        raise ValueError("give the files or catalog, then the SQL query")
+    args.targets, sql = args.targets_and_sql[:-1], args.targets_and_sql[-1]
+    lf = _context(args).execute(sql)
+    _show((lf.head(args.limit) if args.limit is not None else lf).collect(), args.format)
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from .frames.nwbfile import open_nwb
+
+    nwb = open_nwb(args.source, storage_options=_options(args), refs_dir=args.refs_dir)
+    if args.json:
+        print(json.dumps(nwb.describe(), indent=1, default=str))
+    else:
+        print(repr(nwb))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if _is_catalog(args.targets):
+        from .catalog.safety import open_catalog
+        from .intake.export import export_catalog
+
+        cat = open_catalog(args.targets[0], storage_options=_options(args),
+                           allow_paths=args.allow_path)
+        out = export_catalog(cat, args.output, output_format=args.format,
+                             partitioned=args.partitioned, progress=not args.no_progress,
+                             exclude_array_columns=args.exclude_array_columns)
+    else:
+        from .frames.export import convert_nwb_tables
+
+        out = convert_nwb_tables(args.targets, args.output, output_format=args.format,
+                                 partitioned=args.partitioned,
+                                 exclude_array_columns=args.exclude_array_columns or None,
+                                 full_path=args.full_path, progress=None if not
+                                 args.no_progress else False, storage_options=_options(args),
+                                 refs_dir=args.refs_dir,
+                                 errors="raise" if args.strict else "warn")
+    for name, path in out.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def _look_options(p: argparse.ArgumentParser, fmt: bool = True) -> None:
+    p.add_argument("--refs-dir", default=None)
+    p.add_argument("--storage-options", default=None, help="fsspec options as JSON")
+    p.add_argument("--allow-path", action="append", default=[],
+                   help="a local folder a catalog may read outside its own (repeatable)")
+    if fmt:
+        p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake-nwb", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -255,6 +415,66 @@ def build_parser() -> argparse.ArgumentParser:
                    "https://api.dandiarchive.org/api)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_dandi)
+
+    p = sub.add_parser("paths", help="list the tables and TimeSeries of an NWB file (more "
+                                     "with options): path, type, kind, shape, dtype")
+    p.add_argument("source", help="a path, URL, or a glob matching one file")
+    p.add_argument("--columns", action="store_true", help="tables' columns too")
+    p.add_argument("--metadata", action="store_true", help="/general and what it holds")
+    p.add_argument("--all", action="store_true", help="every dataset of what is listed")
+    p.add_argument("--parents", action="store_true", help="the groups above what is listed")
+    _look_options(p)
+    p.set_defaults(func=_paths)
+
+    p = sub.add_parser("tables", help="the tables of NWB files (or of a catalog) as SQL "
+                                      "names them")
+    p.add_argument("targets", nargs="+", help="NWB paths/globs/URLs, or one catalog .yaml")
+    _look_options(p)
+    p.set_defaults(func=_tables)
+
+    p = sub.add_parser("schema", help="the columns and types of a table across files")
+    p.add_argument("table", help="a path or short name (units, trials...), or an entry")
+    p.add_argument("targets", nargs="+", help="NWB paths/globs/URLs, or one catalog .yaml")
+    _look_options(p)
+    p.set_defaults(func=_schema)
+
+    p = sub.add_parser("preview", help="the first rows of a table across files")
+    p.add_argument("table", help="a path or short name (units, trials...), or an entry")
+    p.add_argument("targets", nargs="+", help="NWB paths/globs/URLs, or one catalog .yaml")
+    p.add_argument("--limit", type=int, default=5)
+    _look_options(p)
+    p.set_defaults(func=_preview)
+
+    p = sub.add_parser("query", help='run SQL over the tables of NWB files or a catalog: '
+                                     'intake-nwb query lab/catalog.yaml "SELECT ..."')
+    p.add_argument("targets_and_sql", nargs="+", metavar="TARGET... SQL",
+                   help="NWB paths/globs/URLs or one catalog .yaml, then the query (tables "
+                        "by short name: units, trials, session...)")
+    p.add_argument("--limit", type=int, default=None, help="print at most this many rows")
+    _look_options(p)
+    p.set_defaults(func=_query)
+
+    p = sub.add_parser("describe", help="session, subject, tables and TimeSeries of a file")
+    p.add_argument("source", help="a path, URL, or a glob matching one file")
+    p.add_argument("--json", action="store_true", help="fields and paths as JSON")
+    _look_options(p, fmt=False)
+    p.set_defaults(func=_describe)
+
+    p = sub.add_parser("export", help="write every table of NWB files (or every table entry "
+                                      "of a catalog), streamed file by file")
+    p.add_argument("targets", nargs="+", help="NWB paths/globs/URLs, or one catalog .yaml")
+    p.add_argument("-o", "--output", required=True, help="the output folder")
+    p.add_argument("--format", default="parquet",
+                   help="parquet (default), csv, json, ndjson, feather, arrow, avro, excel, "
+                        "delta")
+    p.add_argument("--partitioned", action="store_true",
+                   help="each table as a Hive-style parquet dataset, one file per NWB file")
+    p.add_argument("--exclude-array-columns", action="store_true")
+    p.add_argument("--full-path", action="store_true", help="name outputs by table path")
+    p.add_argument("--strict", action="store_true", help="fail on any file that fails")
+    p.add_argument("--no-progress", action="store_true")
+    _look_options(p, fmt=False)
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("demo", help="write a sample lab, catalog it and query it")
     p.add_argument("directory", nargs="?", default="intake-nwb-demo")

@@ -20,7 +20,22 @@ Each attribute ``name`` is read from ``INTAKE_NWB_<NAME>`` (``INTAKE_NWB_MAX_WOR
   piece of a response;
 - ``http_deadline``: seconds after which an HTTP request is not tried again;
 - ``recheck_remote_after``: seconds a catalog trusts a remote file it found unchanged before
-  it asks again (local files are asked every read: a ``stat``).
+  it asks again (local files are asked every read: a ``stat``);
+- ``cache``: the chunk cache mode of reads: unset (nothing kept), ``memory`` or ``disk``;
+- ``anon``: anonymous access to cloud storage (``1``: S3 and Azure ``anon=True``, GCS
+  ``token="anon"``); unset: the filesystem's own default (credentials if it finds any);
+- ``storage_options``: fsspec options as JSON (``{"s3": {"profile": "lab"}}``);
+- ``return_type``: what ``get_df``-style calls return without ``as_pandas``/``as_polars``:
+  ``polars`` (default) or ``pandas`` (lazynwb's default).
+
+``storage_options``, ``anon``, ``refs_dir`` and ``cache`` are the defaults of the frames
+layer's calls (``scan_nwb``, ``get_df``, ``get_metadata_df``, ``open_nwb``, ``get_timeseries``,
+exports and SQL contexts) and of the command line; an argument given to a call wins
+(:meth:`Config.open_kwargs`). docs/config.md lists every option in one place.
+
+``intake_nwb.config`` (this module) reads and sets the options as the ``config`` object
+does: ``intake_nwb.config.return_type = "pandas"`` (as in lazynwb, ``lazynwb.config.use_polars
+= True``), ``intake_nwb.config.set(...)``.
 
 Examples
 --------
@@ -36,13 +51,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
-from collections.abc import Iterator
+import sys
+import types
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 _PREFIX = "INTAKE_NWB_"
 #: progress bars appear by default for batches of more than this many files
 PROGRESS_AUTO_MIN = 16
+#: what ``anon`` means to each filesystem (fsspec's option names)
+_ANON = {"s3": {"anon": True}, "gs": {"token": "anon"}, "gcs": {"token": "anon"},
+         "az": {"anon": True}, "abfs": {"anon": True}}
+_PROTOCOLS = ("s3", "gs", "gcs", "az", "abfs", "http", "https", "file", "memory")
+RETURN_TYPES = ("polars", "pandas")
 
 
 def _parse(kind: Any, text: str) -> Any:
@@ -55,6 +78,8 @@ def _parse(kind: Any, text: str) -> Any:
         if low in ("", "auto"):
             return None
         return low in ("1", "true", "yes", "on")
+    if kind == "dict[str, Any] | None":
+        return json.loads(text) if text.strip() else None
     return text or None
 
 
@@ -74,6 +99,10 @@ class Config:
     http_read_timeout: float = 10.0
     http_deadline: float = 30.0
     recheck_remote_after: float = 60.0
+    cache: str | None = None
+    anon: bool | None = None
+    storage_options: dict[str, Any] | None = None
+    return_type: str = "polars"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -108,5 +137,67 @@ class Config:
         choice = self.progress if progress is None else progress
         return n_items > PROGRESS_AUTO_MIN if choice is None else bool(choice) and n_items > 1
 
+    def default_storage_options(self) -> dict[str, Any] | None:
+        """``storage_options`` with ``anon`` applied per protocol (protocol-keyed when
+        ``anon`` is set, so each filesystem gets its own option name)."""
+        base = dict(self.storage_options or {})
+        if self.anon is None:
+            return base or None
+        keyed = any(isinstance(v, Mapping) and k in _PROTOCOLS for k, v in base.items())
+        out = {p: dict(base.get(p, {})) if keyed else dict(base) for p in _PROTOCOLS}
+        for proto, option in _ANON.items():
+            if self.anon:
+                out[proto].update(option)
+            elif "anon" in option:  # GCS has no "not anonymous" flag: its default is that
+                out[proto]["anon"] = False
+        return {p: o for p, o in out.items() if o}
+
+    def open_kwargs(self, storage_options: Mapping[str, Any] | None = None,
+                    refs_dir: Any = None, cache: str | None = None, **given: Any
+                    ) -> dict[str, Any]:
+        """How files are opened: the arguments given, else these defaults (for
+        :func:`intake_nwb.store.open_store` and the calls that pass options on to it)."""
+        out = dict(given)
+        out["storage_options"] = storage_options if storage_options is not None \
+            else self.default_storage_options()
+        out["refs_dir"] = refs_dir if refs_dir is not None else self.refs_dir
+        out["cache"] = cache if cache is not None else self.cache
+        if out.get("cache_dir") is None:
+            out["cache_dir"] = self.cache_dir
+        return out
+
+    def wants_pandas(self, as_pandas: bool | None = None, as_polars: bool | None = None) -> bool:
+        """Whether a call returns pandas: ``as_pandas``, else lazynwb's ``as_polars``, else
+        ``return_type``."""
+        if as_pandas is not None and as_polars is not None and as_pandas == as_polars:
+            raise TypeError("as_pandas and as_polars disagree: pass one of them")
+        if as_pandas is not None:
+            return bool(as_pandas)
+        if as_polars is not None:
+            return not as_polars
+        if self.return_type not in RETURN_TYPES:
+            raise ValueError(f"config.return_type must be one of {RETURN_TYPES}, "
+                             f"not {self.return_type!r}")
+        return self.return_type == "pandas"
+
 
 config = Config.from_env()
+
+
+class _ConfigModule(types.ModuleType):
+    """This module, reading and setting options on :data:`config` (see the module docs)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(config, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OPTIONS:
+            setattr(config, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+_OPTIONS = frozenset(f.name for f in dataclasses.fields(Config))
+sys.modules[__name__].__class__ = _ConfigModule

@@ -163,3 +163,11 @@ def report_failures(failures: dict[str, BaseException], errors: Errors, what: st
     if errors == "warn":
         warnings.warn(str(BatchError(f"{len(failures)} {noun} {what}", failures)),
                       SkippedWarning, stacklevel=3)
+
+
+class AmbiguousNameError(IntakeNWBError, KeyError):
+    """A short name (``"electrodes"``, ``"lick_times"``) names several objects of a file; the
+    message lists them. Pass one of their paths instead."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)

@@ -2,32 +2,85 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
+from ..config import config
 from ..errors import Errors, report_failures
 from ..nwb import NWBReader
-from ..nwb.metadata import read_metadata
-from ..store import open_stores
+from ..nwb.metadata import LIST_FIELDS, SESSION_FIELDS, SUBJECT_FIELDS, TIME_FIELDS, read_metadata
+from ..store import NWBStore, open_stores
 from ..util.fanout import fan_out
-from .tables import NWB_PATH
+from .aliases import translate
+from .schema import NWB_PATH, TABLE_INDEX, TABLE_PATH
+
+# every file's row has every field, typed alike (a field no file has is still a String column)
+_TYPES: dict[str, pl.DataType] = {
+    name: pl.Datetime("us", "UTC") if name in TIME_FIELDS else pl.List(pl.String)
+    if name in LIST_FIELDS else pl.String()
+    for name in [*(n for n, _ in SESSION_FIELDS), "source_script_file_name", *SUBJECT_FIELDS,
+                 "nwb_version"]}
 
 
-def get_metadata_df(sources: Any, *, progress: bool | None = None, errors: Errors = "raise",
-                    as_pandas: bool = False, **open_kwargs: Any) -> Any:
+def get_metadata_df(sources: Any = None, *, progress: bool | None = None,
+                    errors: Errors = "raise", as_pandas: bool | None = None,
+                    as_polars: bool | None = None, **kwargs: Any) -> Any:
     """One row per file: session and subject metadata, ``nwb_version`` and ``_nwb_path``.
+
+    Rows come in the order of ``sources``. ``as_pandas``/``as_polars``: as for
+    :func:`intake_nwb.get_df`; lazynwb's ``nwb_path_or_paths`` and ``disable_progress`` are
+    accepted; other keyword arguments are how files are opened
+    (:func:`intake_nwb.store.open_store`).
 
     Examples
     --------
     >>> get_metadata_df("lab/*.nwb").select("subject_id", "session_start_time")  # doctest: +SKIP
     """
-    stores = open_stores(sources, errors=errors, progress=progress, **open_kwargs)
+    lazynwb = {k: kwargs.pop(k) for k in list(kwargs) if k in ("nwb_path_or_paths",
+                                                              "disable_progress")}
+    args = translate(lazynwb, sources=sources, progress=progress)
+    stores = open_stores(args["sources"], errors=errors, **config.open_kwargs(
+        progress=args["progress"], **kwargs))
+    df = read_sessions(stores, errors=errors)
+    if config.wants_pandas(as_pandas, as_polars):
+        return df.to_pandas()
+    return df
+
+
+def read_sessions(stores: Sequence[NWBStore], *, errors: Errors = "raise") -> pl.DataFrame:
+    """The metadata of files already open, one row each (in their order)."""
     rows, failures = fan_out(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
                              stores, key=lambda s: s.source)
     report_failures(failures, errors, "had unreadable metadata")
-    df = pl.DataFrame(list(rows.values()), schema_overrides={
-        "session_start_time": pl.Datetime("us", "UTC"), "date_of_birth": pl.Datetime("us", "UTC"),
-        "experimenter": pl.List(pl.String), "keywords": pl.List(pl.String)},
-        infer_schema_length=None)
-    return df.to_pandas() if as_pandas else df
+    return metadata_frame(list(rows.values()))
+
+
+def metadata_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Rows of :func:`~intake_nwb.nwb.metadata.read_metadata` (plus ``_nwb_path``), typed."""
+    return pl.DataFrame(list(rows), schema_overrides=_TYPES, infer_schema_length=None)
+
+
+def scan_sessions(sources: Any, table_path: str, *, columns: Sequence[str] | None = None,
+                  exclude: Sequence[str] = (), errors: Errors = "raise", **open_kwargs: Any
+                  ) -> pl.LazyFrame:
+    """``/general`` (session and subject fields) or ``/general/subject`` (subject fields) as
+    a table of one row per file, with the internal columns (``_table_index`` 0)."""
+    df = get_metadata_df(sources, errors=errors, as_pandas=False, **open_kwargs)
+    return session_table_frame(df, table_path, columns=columns, exclude=exclude)
+
+
+def session_table_frame(df: pl.DataFrame, table_path: str, *,
+                        columns: Sequence[str] | None = None, exclude: Sequence[str] = ()
+                        ) -> pl.LazyFrame:
+    """A metadata frame as the session table ``table_path`` names (see
+    :func:`scan_sessions`)."""
+    from ..nwb.names import session_table
+
+    path = session_table(table_path)
+    fields = [c for c in df.columns if c != NWB_PATH and (
+        path != "/general/subject" or c in SUBJECT_FIELDS)]
+    fields = [c for c in fields if (columns is None or c in columns) and c not in exclude]
+    return df.lazy().select(*fields, NWB_PATH, pl.lit(path, pl.String).alias(TABLE_PATH),
+                            pl.lit(0, pl.Int64).alias(TABLE_INDEX))

@@ -36,6 +36,9 @@ from ..nwb.tables import COMPOUND, ENUM, ID, REFERENCE, REGION, TSREF, ColumnSpe
 
 NWB_PATH, TABLE_PATH, TABLE_INDEX = "_nwb_path", "_table_path", "_table_index"
 INTERNAL = (NWB_PATH, TABLE_PATH, TABLE_INDEX)
+# lazynwb's names for them
+NWB_PATH_COLUMN_NAME, TABLE_PATH_COLUMN_NAME, TABLE_INDEX_COLUMN_NAME = INTERNAL
+INTERNAL_COLUMN_NAMES = frozenset(INTERNAL)
 INTERNAL_SCHEMA: dict[str, pl.DataType] = {
     NWB_PATH: pl.String(), TABLE_PATH: pl.String(), TABLE_INDEX: pl.Int64()}
 OnConflict = Literal["drop", "json", "raise"]

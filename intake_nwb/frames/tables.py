@@ -28,7 +28,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ..config import config
 from ..errors import (
+    AmbiguousNameError,
     Errors,
     IntakeNWBError,
     PinMismatchError,
@@ -37,9 +39,11 @@ from ..errors import (
     report_failures,
 )
 from ..nwb import NWBReader, TableReader
+from ..nwb.names import session_table, table_reader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
-from ..store import open_stores
+from ..store import CacheMode, NWBStore, open_stores
 from ..util.fanout import fan_out
+from .aliases import translate
 from .schema import (
     INTERNAL,
     INTERNAL_SCHEMA,
@@ -403,17 +407,27 @@ def _indexed_rows(parts: list[TablePart], plan: _Plan, indexed: IndexedColumns |
 # -- public API ----------------------------------------------------------------------------------
 
 def open_parts(sources: Any, table_path: str, *, errors: Errors = "raise",
-               resolve_regions: bool = False, **open_kwargs: Any) -> list[TablePart]:
+               resolve_regions: bool = False, exact_path: bool = False, **open_kwargs: Any
+               ) -> list[TablePart]:
     """Open every source and describe its table (files that fail follow ``errors``)."""
     stores = open_stores(sources, errors=errors, **open_kwargs)
+    return parts_of(stores, table_path, errors=errors, resolve_regions=resolve_regions,
+                    exact_path=exact_path)
+
+
+def parts_of(stores: Sequence[NWBStore], table_path: str, *, errors: Errors = "raise",
+             resolve_regions: bool = False, exact_path: bool = False) -> list[TablePart]:
+    """Each open file's part of a table; ``table_path`` may be a short name, resolved in each
+    file (:mod:`intake_nwb.nwb.names`: a TimeSeries is read as a table too)."""
     parts: list[TablePart] = []
     failures: dict[str, BaseException] = {}
     for store in stores:
         try:
-            parts.append(TablePart.of(TableReader(NWBReader(store), table_path),
-                                      resolve_regions))
+            reader = table_reader(NWBReader(store), table_path, exact=exact_path)
+            parts.append(TablePart.of(reader, resolve_regions))  # type: ignore[arg-type]
         except IntakeNWBError as exc:
-            if errors == "raise" or (len(stores) == 1 and isinstance(exc, TableNotFoundError)):
+            if errors == "raise" or (len(stores) == 1 and isinstance(
+                    exc, (TableNotFoundError, AmbiguousNameError))):
                 raise
             failures[store.source] = exc
     report_failures(failures, errors, "were skipped")
@@ -428,16 +442,17 @@ def _names(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def scan_nwb(sources: Any, table_path: str, *, infer_schema_length: int | None = None,
+def scan_nwb(sources: Any = None, table_path: str | None = None, *,
+             infer_schema_length: int | None = None,
              schema_overrides: Mapping[str, Any] | None = None,
              exclude_array_columns: bool = False, errors: Errors = "raise",
              resolve_regions: bool = False, on_conflict: OnConflict = "drop",
              strict: bool = False, include_column_names: Sequence[str] | str | None = None,
-             exclude_column_names: Sequence[str] | str | None = None,
-             storage_options: Mapping[str, Any] | None = None,
+             exclude_column_names: Sequence[str] | str | None = None, exact_path: bool = False,
+             progress: bool | None = None, storage_options: Mapping[str, Any] | None = None,
              refs_dir: str | os.PathLike[str] | None = None, check_stale: bool = True,
-             on_stale: str = "raise", relocate: Mapping[str, str] | None = None
-             ) -> pl.LazyFrame:
+             on_stale: str = "raise", relocate: Mapping[str, str] | None = None,
+             cache: CacheMode = None, **lazynwb: Any) -> pl.LazyFrame:
     """Lazily scan a DynamicTable across NWB files, with projection/predicate/slice pushdown.
 
     Parameters
@@ -446,8 +461,10 @@ def scan_nwb(sources: Any, table_path: str, *, infer_schema_length: int | None =
         NWB paths/URLs/globs (HDF5 files are indexed on first use), reference files or Zarr
         NWB stores, or a list of these.
     table_path:
-        Path of the table in each file: ``"/units"``, ``"/intervals/trials"``,
-        ``"/general/extracellular_ephys/electrodes"``, ...
+        The table in each file: its path (``"/units"``, ``"/intervals/trials"``), a short name
+        resolved in each file (``"trials"``, ``"units"``, ``"electrodes"``; see
+        :mod:`intake_nwb.nwb.names`), a TimeSeries (rows of ``timestamps`` and ``data``), or
+        ``"session"``/``"/general"`` (session and subject metadata, one row per file).
     infer_schema_length:
         Only the first this many files decide which columns exist (the others' extra columns
         are left out with a warning); None: all files.
@@ -472,52 +489,107 @@ def scan_nwb(sources: Any, table_path: str, *, infer_schema_length: int | None =
     include_column_names, exclude_column_names:
         Read only these columns / leave these out (applied before schemas are merged, so a
         conflict in a column left out does not matter).
-    storage_options, refs_dir, check_stale, on_stale, relocate:
-        How files are opened: see :func:`intake_nwb.store.open_store`.
+    exact_path:
+        ``table_path`` is a path: no shortcut or short-name lookup.
+    progress:
+        A progress bar while files are opened (None: for many files only).
+    storage_options, refs_dir, check_stale, on_stale, relocate, cache:
+        How files are opened: see :func:`intake_nwb.store.open_store` (defaults:
+        :mod:`intake_nwb.config`).
+    **lazynwb:
+        lazynwb's names for these options (``source``, ``raise_on_missing``,
+        ``ignore_errors``, ``disable_progress``, ``schema``...): see
+        :mod:`intake_nwb.frames.aliases`.
 
     Examples
     --------
     >>> import polars as pl
     >>> lf = scan_nwb("lab/*.nwb", "/units")  # doctest: +SKIP
     >>> lf.filter(pl.col("presence_ratio") >= 0.9).select("spike_times").collect()  # doctest: +SKIP
+    >>> scan_nwb("lab/*.nwb", "trials").collect()  # /intervals/trials  # doctest: +SKIP
     """
+    args = translate(lazynwb, sources=sources, table_path=table_path, errors=errors,
+                     progress=progress, infer_schema_length=infer_schema_length,
+                     schema_overrides=schema_overrides,
+                     include_column_names=include_column_names)
+    sources, table_path, errors = args["sources"], args["table_path"], args["errors"]
+    if sources is None or table_path is None:
+        raise TypeError("scan_nwb needs sources and table_path")
+    opening = config.open_kwargs(storage_options, refs_dir, cache, check_stale=check_stale,
+                                 on_stale=on_stale, relocate=relocate, progress=args["progress"])
+    columns = _names(args["include_column_names"])
+    exclude = _names(exclude_column_names) or ()
+    if session_table(table_path):
+        from .metadata import scan_sessions
+
+        return scan_sessions(sources, table_path, columns=columns, exclude=exclude,
+                             errors=errors, **opening)
     parts = open_parts(sources, table_path, errors=errors, resolve_regions=resolve_regions,
-                       storage_options=storage_options, refs_dir=refs_dir,
-                       check_stale=check_stale, on_stale=on_stale, relocate=relocate)
+                       exact_path=exact_path, **opening)
     options = ScanOptions(
-        columns=_names(include_column_names), exclude=_names(exclude_column_names) or (),
-        exclude_array_columns=exclude_array_columns,
-        schema_overrides=tuple((schema_overrides or {}).items()), on_conflict=on_conflict,
-        errors=errors, strict=strict, resolve_regions=resolve_regions,
-        infer_schema_length=infer_schema_length)
+        columns=columns, exclude=exclude, exclude_array_columns=exclude_array_columns,
+        schema_overrides=tuple((args["schema_overrides"] or {}).items()),
+        on_conflict=on_conflict, errors=errors, strict=strict, resolve_regions=resolve_regions,
+        infer_schema_length=args["infer_schema_length"])
     return scan_parts(parts, table_path, options)
 
 
-def read_nwb(sources: Any, table_path: str, **kwargs: Any) -> pl.DataFrame:
+def read_nwb(sources: Any = None, table_path: str | None = None, **kwargs: Any
+             ) -> pl.DataFrame:
     """``scan_nwb(...).collect()``."""
     return scan_nwb(sources, table_path, **kwargs).collect()
 
 
-def get_table_schema(sources: Any, table_path: str, **kwargs: Any) -> pl.Schema:
-    """The polars schema of a table across files (no data read)."""
-    return scan_nwb(sources, table_path, **kwargs).collect_schema()
+def get_table_schema(sources: Any = None, table_path: str | None = None, *,
+                     exclude_internal_columns: bool = False, **kwargs: Any) -> pl.Schema:
+    """The polars schema of a table across files (no data read); arguments as for
+    :func:`scan_nwb` (lazynwb's ``file_paths``, ``first_n_files_to_infer_schema`` too)."""
+    schema = scan_nwb(sources, table_path, **kwargs).collect_schema()
+    if exclude_internal_columns:
+        return pl.Schema({k: v for k, v in schema.items() if k not in INTERNAL})
+    return schema
 
 
-def get_df(sources: Any, table_path: str, *, include_column_names: Sequence[str] | str | None
-           = None, exclude_column_names: Sequence[str] | str | None = None,
-           exclude_array_columns: bool = True, as_pandas: bool = False, **kwargs: Any) -> Any:
+def get_df(sources: Any = None, table_path: str | None = None, *,
+           include_column_names: Sequence[str] | str | None = None,
+           exclude_column_names: Sequence[str] | str | None = None,
+           exclude_array_columns: bool = True, as_pandas: bool | None = None,
+           as_polars: bool | None = None,
+           nwb_path_to_row_indices: Mapping[str, Sequence[int]] | None = None,
+           **kwargs: Any) -> Any:
     """A table across files as a polars (or pandas) DataFrame, lazynwb-style.
 
     Array columns are left out unless named in ``include_column_names`` or
-    ``exclude_array_columns=False``; other arguments as for :func:`scan_nwb`.
+    ``exclude_array_columns=False``; other arguments as for :func:`scan_nwb` (short names,
+    lazynwb's parameter names).
+
+    ``as_pandas`` (or lazynwb's ``as_polars=False``) gives pandas in pynwb's form (see
+    :func:`intake_nwb.frames.pandas.to_pandas`); without either, ``config.return_type``
+    decides (``"polars"`` by default). ``nwb_path_to_row_indices={file: [row, ...]}`` reads
+    only those rows of those files (in the order given, each once); a row past the end of
+    its table raises.
 
     Examples
     --------
-    >>> get_df("lab/*.nwb", "/intervals/trials", as_pandas=True)  # doctest: +SKIP
+    >>> get_df("lab/*.nwb", "trials", as_pandas=True)  # doctest: +SKIP
+    >>> get_df(None, "units", nwb_path_to_row_indices={"ses-1.nwb": [3, 0]})  # doctest: +SKIP
     """
     include = _names(include_column_names)
-    df = scan_nwb(sources, table_path, include_column_names=include,
+    if nwb_path_to_row_indices is not None:  # as in lazynwb, it names the files too
+        kwargs.pop("nwb_data_sources", None)
+        sources = list(nwb_path_to_row_indices)
+    lf = scan_nwb(sources, table_path, include_column_names=include,
                   exclude_column_names=exclude_column_names,
-                  exclude_array_columns=exclude_array_columns and include is None,
-                  **kwargs).collect()
-    return df.to_pandas() if as_pandas else df
+                  exclude_array_columns=exclude_array_columns and include is None, **kwargs)
+    if nwb_path_to_row_indices is None:
+        df = lf.collect()
+    else:
+        from .rows import select_rows
+
+        df = select_rows(lf, nwb_path_to_row_indices, storage_options=kwargs.get(
+            "storage_options"), refs_dir=kwargs.get("refs_dir"))
+    if config.wants_pandas(as_pandas, as_polars):
+        from .pandas import to_pandas
+
+        return to_pandas(df)
+    return df

@@ -3,9 +3,11 @@
 =================  ===================================  =====================================
 driver             ``read()``                           also
 =================  ===================================  =====================================
-``nwb_table``      polars DataFrame (across files)      ``to_lazy``, ``to_pandas``, ``to_dask``
+``nwb_table``      polars DataFrame (across files)      ``to_lazy``, ``to_pandas``, ``to_dask``,
+                                                        ``export``, ``to_sql``, ``sql``
 ``nwb_timeseries`` loaded xarray DataArray (one file)   ``to_dask`` (lazy, dask-backed)
-``nwb_metadata``   polars DataFrame, one row per file   ``to_pandas``, ``to_lazy``
+``nwb_metadata``   polars DataFrame, one row per file   ``to_pandas``, ``to_lazy``, ``export``,
+                                                        ``to_sql``, ``sql``
 ``nwb_file``       a catalog of one file's tables and TimeSeries, found when first listed
 ``nwb_files``      a catalog of a lab index's files (``cat.files.<name>``)
 =================  ===================================  =====================================
@@ -103,20 +105,67 @@ class _NWBSource(DataSource):
         self._schema = None
 
 
+class _TableLike:
+    """What table-shaped entries add: SQL over them and streamed export (their ``to_lazy``
+    and ``paths`` are all these need)."""
+
+    name: str
+    sql_name: str  # the table's name in SQL when the source is not a catalog entry
+
+    def to_lazy(self) -> Any:
+        raise NotImplementedError
+
+    def to_sql(self, name: str | None = None) -> Any:
+        """A :class:`polars.SQLContext` with this entry registered as ``name`` (default: the
+        entry's name in its catalog)."""
+        import polars as pl
+
+        own = self.name if self.name != type(self).name else self.sql_name
+        return pl.SQLContext({name or own: self.to_lazy()})
+
+    def sql(self, query: str) -> Any:
+        """The result of a SQL query over this entry (named as :meth:`to_sql` names it), as
+        a polars DataFrame: ``cat.units.sql("SELECT count(*) FROM units")``."""
+        return self.to_sql().execute(query).collect()
+
+    def _export_files(self) -> list[str] | None:
+        raise NotImplementedError
+
+    def export(self, path: Any, *, output_format: str = "parquet", partitioned: bool = False,
+               exclude_array_columns: bool = False, progress: bool | None = None,
+               **write_kwargs: Any) -> Any:
+        """Write this entry to ``path``, one NWB file's rows at a time (memory stays bounded
+        whatever the number of files); ``partitioned``: a Hive-style parquet dataset, one file
+        per NWB file. See :func:`intake_nwb.frames.export.write_table`."""
+        from ..frames.export import write_table
+        from ..frames.schema import is_array
+
+        lf = self.to_lazy()
+        if exclude_array_columns:
+            lf = lf.select([c for c, t in lf.collect_schema().items() if not is_array(t)])
+        return write_table(lf, path, files=self._export_files() or None,
+                           output_format=output_format, partitioned=partitioned,
+                           progress=progress, **write_kwargs)
+
+
 # -- tables --------------------------------------------------------------------------------------
 
 def read_file_partition(i: int, origin_args: Mapping[str, Any], table_path: str | None,
                         scan: Any, schema: Any) -> Any:
-    """File ``i``'s rows of a table as pandas, in the entry's ``schema`` (a dask partition)."""
+    """File ``i``'s rows of a table as pandas (pynwb's form), in the entry's ``schema`` (a
+    dask partition)."""
     import polars as pl
+
+    from ..frames.pandas import to_pandas
 
     part = origin(**origin_args).table_of_file(i, table_path, scan)
     have = part.collect_schema()
-    return part.select([pl.col(c).cast(t) if c in have else pl.lit(None, dtype=t).alias(c)
-                        for c, t in schema.items()]).collect().to_pandas()
+    return to_pandas(part.select([pl.col(c).cast(t) if c in have else
+                                  pl.lit(None, dtype=t).alias(c)
+                                  for c, t in schema.items()]).collect())
 
 
-class NWBTableSource(_NWBSource):
+class NWBTableSource(_TableLike, _NWBSource):
     """A DynamicTable across NWB files (``driver: nwb_table``).
 
     Parameters
@@ -186,7 +235,18 @@ class NWBTableSource(_NWBSource):
         return self.to_lazy().collect()
 
     def to_pandas(self) -> Any:
-        return self.read().to_pandas()
+        """The whole table as pandas, multi-valued cells as pynwb's ``to_dataframe()`` gives
+        them (one numpy array per cell)."""
+        from ..frames.pandas import to_pandas
+
+        return to_pandas(self.read())
+
+    @property
+    def sql_name(self) -> str:
+        return (self.table_path or "table").rsplit("/", 1)[-1]
+
+    def _export_files(self) -> list[str] | None:
+        return self.paths
 
     def _get_partition(self, i: int) -> Any:
         import polars as pl
@@ -374,7 +434,7 @@ class NWBTimeSeriesSource(_NWBSource):
 
 # -- session metadata ----------------------------------------------------------------------------
 
-class NWBMetadataSource(_NWBSource):
+class NWBMetadataSource(_TableLike, _NWBSource):
     """Session and subject metadata, one row per file (``driver: nwb_metadata``).
 
     Examples
@@ -385,6 +445,7 @@ class NWBMetadataSource(_NWBSource):
 
     name = "nwb_metadata"
     container = "dataframe"
+    sql_name = "session"
 
     def __init__(self, sources: Any = None, *, errors: str = "raise", **kwargs: Any):
         super().__init__(sources, **kwargs)
@@ -402,6 +463,9 @@ class NWBMetadataSource(_NWBSource):
 
     def to_lazy(self) -> Any:
         return self.read().lazy()
+
+    def _export_files(self) -> list[str] | None:
+        return None  # one row per file: written in one go
 
     def to_dask(self) -> Any:
         import dask.dataframe as dd

@@ -7,7 +7,7 @@ from typing import Any
 
 from .file import NWBReader
 
-# (output name, path in the file); lists are kept as lists (experimenter, keywords)
+# (output name, path in the file); lists are kept as lists (experimenter, keywords...)
 SESSION_FIELDS = [
     ("identifier", "/identifier"),
     ("session_id", "/general/session_id"),
@@ -18,23 +18,46 @@ SESSION_FIELDS = [
     ("institution", "/general/institution"),
     ("keywords", "/general/keywords"),
     ("experiment_description", "/general/experiment_description"),
+    ("related_publications", "/general/related_publications"),
+    ("notes", "/general/notes"),
+    ("data_collection", "/general/data_collection"),
+    ("surgery", "/general/surgery"),
+    ("pharmacology", "/general/pharmacology"),
+    ("virus", "/general/virus"),
+    ("source_script", "/general/source_script"),
 ]
-SUBJECT_FIELDS = ["subject_id", "species", "sex", "age", "genotype", "strain", "date_of_birth",
-                  "description", "weight"]
-LIST_FIELDS = {"experimenter", "keywords"}
+# attributes of datasets: (output name, dataset, attribute)
+ATTRIBUTE_FIELDS = [
+    ("source_script_file_name", "/general/source_script", "file_name"),
+    ("age__reference", "/general/subject/age", "reference"),
+]
+SUBJECT_FIELDS = ["subject_id", "species", "sex", "age", "age__reference", "genotype", "strain",
+                  "date_of_birth", "description", "weight"]
+LIST_FIELDS = {"experimenter", "keywords", "related_publications"}
 TIME_FIELDS = {"session_start_time", "date_of_birth"}
 
 
 def read_metadata(nwb: NWBReader) -> dict[str, Any]:
     """One dict per file: session fields, subject fields, ``nwb_version``."""
     out: dict[str, Any] = {}
+    attributes = {name: _attribute(nwb, path, attr) for name, path, attr in ATTRIBUTE_FIELDS}
     for name, path in SESSION_FIELDS:
         out[name] = _normalise(name, nwb.value(path))
+    out["source_script_file_name"] = attributes["source_script_file_name"]
     for name in SUBJECT_FIELDS:
-        out[name] = _normalise(name, nwb.value(f"/general/subject/{name}"))
+        out[name] = attributes[name] if name in attributes else \
+            _normalise(name, nwb.value(f"/general/subject/{name}"))
     version = nwb.attrs("/").get("nwb_version")
     out["nwb_version"] = str(version) if version is not None else None
     return out
+
+
+def _attribute(nwb: NWBReader, path: str, attr: str) -> str | None:
+    """A text attribute of a dataset (None when the dataset or the attribute is absent)."""
+    if not nwb.has(path):
+        return None
+    value = nwb.attrs(path).get(attr)
+    return None if value is None else str(value)
 
 
 def _normalise(name: str, value: Any) -> Any:

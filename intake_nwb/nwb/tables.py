@@ -17,7 +17,7 @@ import zarr
 
 from .. import conventions as cv
 from ..errors import DataWarning, IntakeNWBError, TableNotFoundError
-from ..store import index_bounds, mapped, read_rows, read_spans
+from ..store import index_bounds, read_rows, read_spans, row_reader
 from .file import NWBReader
 from .types import neurodata_type
 
@@ -184,8 +184,8 @@ class TableReader:
         return 0
 
     def _map(self, array: zarr.Array) -> Any:
-        """The array read without zarr where its bytes allow (see :func:`store.mapped`)."""
-        return mapped(self.nwb.store, array)
+        """The array read without zarr where its bytes allow (see :func:`store.row_reader`)."""
+        return row_reader(self.nwb.store, array)
 
     def _array(self, path: str) -> zarr.Array:
         node = self.nwb.node(path)

@@ -10,7 +10,7 @@ group, with the filesystems, caches and read planning underneath.
 
 from .caches import ChunkCacheStore
 from .filesystems import async_filesystem
-from .mmap import is_raw, mapped
+from .mmap import RowReader, is_raw, row_reader
 from .open import (
     CacheMode,
     NWBStore,
@@ -24,7 +24,8 @@ from .open import (
 from .planning import index_bounds, read_rows, read_spans
 from .workers import OpenStore, StoreSpec, manager_for, remember
 
-__all__ = ["CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "StoreSpec",
+__all__ = [
+  "CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "RowReader", "StoreSpec",
            "async_filesystem", "default_cache_dir", "index_bounds", "is_raw", "manager_for",
-           "mapped", "open_refs", "open_store", "open_stores", "read_rows", "read_spans",
-           "relocate_url", "remember"]
+           "open_refs", "open_store", "open_stores", "read_rows", "read_spans", "relocate_url",
+           "remember", "row_reader"]

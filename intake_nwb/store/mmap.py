@@ -10,10 +10,11 @@ one go instead of one page fault per 4 KiB (a fresh 1.8 MB window: ~0.5 ms inste
 Each process maps the file itself: lazy arrays carry a store spec, never a map (see
 :mod:`intake_nwb.store.workers`).
 
-An array whose chunks are all inlined in the references (metadata-sized columns, the index of
-a ragged column) is read the same way from any source, local or remote: its bytes are already
-in memory. Anything else (remote bytes, Zarr stores, compressed or channel-split chunks, a
-missing chunk, a range outside the file) is not mapped, and is read through zarr.
+Tables read rows differently (:class:`RowReader`): by positioned reads straight into the result,
+so a read across hundreds of files keeps no file's pages in the process; an array whose chunks
+are all inlined in the references (metadata-sized columns, the index of a ragged column) is
+read from the references from any source, local or remote. Anything else (remote bytes, Zarr
+stores, compressed or channel-split chunks, a missing chunk) is read through zarr.
 
 Examples
 --------
@@ -29,6 +30,8 @@ import math
 import mmap
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +65,11 @@ class _File:
         self.map.madvise(mmap.MADV_WILLNEED, start, min(len(self.map), offset + length) - start)
 
 
-# one map per file per process: chunk views share it
-_files: dict[tuple[str, int, int], _File] = {}
+# one map per file per process: chunk views share it; the least recently used go (a map's
+# touched pages count in the process's memory while it lives)
+_files: OrderedDict[tuple[str, int, int], _File] = OrderedDict()
 _files_lock = threading.Lock()
+_FILES_KEPT = 32
 
 
 class MappedArray:
@@ -183,12 +188,118 @@ def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
     return MappedArray(shape, dtype, rows, blocks, offsets, file or _INLINE, whole)
 
 
-def mapped(store: NWBStore, array: zarr.Array) -> MappedArray | None:
-    """:func:`map_array`, kept with the store (one map per array per store)."""
+class RowReader:
+    """Rows of a raw array read by position: ``os.preadv`` of the byte ranges a local file's
+    references name straight into the result, or copies of inlined chunks. Unlike a map, it
+    leaves nothing of the file in the process's memory: a table read across hundreds of files
+    holds only what it selected.
+
+    Examples
+    --------
+    >>> reader = row_reader(store, store.group["units/spike_times"])  # doctest: +SKIP
+    >>> reader[10:20].shape  # doctest: +SKIP
+    (10,)
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, chunk_rows: int,
+                 chunks: list[tuple[int, int] | str], path: str | None,
+                 references: Mapping[str, Any]):
+        self.shape = shape
+        self.dtype = dtype
+        self.chunk_rows = chunk_rows
+        self.chunks = chunks  # (offset, length) in the file, or the key of an inlined chunk
+        self.path = path
+        self.references = references  # inlined bytes are decoded when read, never kept twice
+        self.row_bytes = math.prod(shape[1:]) * dtype.itemsize
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop, step = key.indices(self.shape[0])
+        if step != 1:
+            raise IndexError("rows are read as runs (step 1)")
+        return self.spans(np.array([start]), np.array([max(start, stop)]))
+
+    def spans(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """Rows ``[start, stop)`` of each span, concatenated (the file opened once)."""
+        total = int((stops - starts).sum()) if len(starts) else 0
+        out = np.empty((total, *self.shape[1:]), dtype=self.dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        fd = os.open(self.path, os.O_RDONLY) if self.path else -1
+        decoded_key, decoded = "", b""
+        try:
+            pos = 0  # bytes of out filled
+            for span_start, span_stop in zip(starts.tolist(), stops.tolist(), strict=True):
+                at = span_start
+                while at < span_stop:
+                    c, lo = divmod(at, self.chunk_rows)
+                    end = min(span_stop, (c + 1) * self.chunk_rows)
+                    n = (end - at) * self.row_bytes
+                    chunk = self.chunks[c]
+                    if isinstance(chunk, str):
+                        if chunk != decoded_key:
+                            decoded_key, decoded = chunk, _inline_bytes(self.references[chunk])
+                        view[pos:pos + n] = decoded[lo * self.row_bytes:lo * self.row_bytes + n]
+                    else:
+                        offset = chunk[0] + lo * self.row_bytes
+                        got = os.preadv(fd, [view[pos:pos + n]], offset)
+                        if got != n:
+                            raise OSError(f"short read of {self.path}: {got} of {n} bytes at "
+                                          f"{offset} (a truncated file?)")
+                    pos += n
+                    at = end
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return out
+
+
+def row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
+    """A :class:`RowReader` of ``array`` when its bytes lie uncompressed in a local file the
+    references name or in the references themselves (kept with the store), else None."""
     path = array.path
     if path not in store.views:
-        store.views[path] = map_array(store, array)
+        store.views[path] = _row_reader(store, array)
     return store.views[path]  # type: ignore[no-any-return]
+
+
+def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
+    if store.kind != "refs" or not array.ndim or array.dtype.kind not in "biufcmM" \
+            or not is_raw(array):
+        return None
+    references = getattr(store.fs, "references", None)
+    if references is None:
+        return None
+    dtype = np.dtype(array.dtype)
+    rows = int(array.chunks[0])
+    nbytes = rows * math.prod(int(s) for s in array.shape[1:]) * dtype.itemsize
+    tail = (0,) * (array.ndim - 1)
+    base = array.path.strip("/")
+    local = os.path.isfile(store.source)
+    chunks: list[tuple[int, int] | str] = []
+    for c in range(math.ceil(int(array.shape[0]) / rows)):
+        key = f"{base}/{array.metadata.encode_chunk_key((c, *tail))}"
+        try:
+            ref = references[key]
+        except KeyError:
+            return None  # unallocated: zarr gives the fill value
+        if isinstance(ref, (str, bytes)):
+            if len(_inline_bytes(ref)) != nbytes:
+                return None
+            chunks.append(key)
+        elif local and isinstance(ref, (list, tuple)) and len(ref) == 3 \
+                and ref[0] == store.source and int(ref[2]) == nbytes:
+            chunks.append((int(ref[1]), int(ref[2])))
+        else:
+            return None  # remote bytes, or not ours to read: through zarr
+    shape = tuple(int(s) for s in array.shape)
+    return RowReader(shape, dtype, rows, chunks,
+                     store.source if any(isinstance(c, tuple) for c in chunks) else None,
+                     references)
+
+
+def _inline_bytes(ref: str | bytes) -> bytes:
+    """An inlined chunk's bytes (references keep them as ``base64:`` text or as bytes)."""
+    raw = ref.encode() if isinstance(ref, str) else ref
+    return base64.b64decode(raw[7:]) if raw.startswith(b"base64:") else raw
 
 
 _EMPTY = np.empty(0, dtype=np.uint8)
@@ -227,4 +338,7 @@ def _map_file(path: str) -> _File | None:
             with open(path, "rb") as f:
                 m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             file = _files[key] = _File(m, np.frombuffer(m, dtype=np.uint8))
+            while len(_files) > _FILES_KEPT:
+                _files.popitem(last=False)
+        _files.move_to_end(key)
     return file

@@ -2,12 +2,13 @@
 
 The only module that reaches into zarr's internals (``Array.store_path``, chunk-key encoding,
 ``AsyncArray.getitem``), behind three functions: :func:`read_spans`, :func:`read_rows` and
-:func:`index_bounds`. Each takes the array's :class:`~intake_nwb.store.mmap.MappedArray` when
-there is one (raw bytes in a local file, or inlined): then rows are copied out of the map or
-the references, with no event-loop round trip. For a *raw* array (no filters, no compressor, whole
-rows per chunk) a row span is a byte range, so spans are fetched byte-exactly, after merging
-spans whose gaps cost little next to the bytes wanted; other arrays are read chunk by chunk,
-each needed chunk once. Results are always fresh arrays, never views pinning a larger block.
+:func:`index_bounds`. Each takes the array's :class:`~intake_nwb.store.mmap.RowReader` when there
+is one (raw bytes in a local file, or inlined): then rows are read by position or copied out of
+the references, with no event-loop round trip. For other *raw* arrays (no filters, no
+compressor, whole rows per chunk) a row span is a byte range, so spans are fetched
+byte-exactly, after merging spans whose gaps cost little next to the bytes wanted; other arrays
+are read chunk by chunk, each needed chunk once. Results are always fresh arrays, never views
+pinning a larger block.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from .mmap import MappedArray, is_raw
+from .mmap import RowReader, is_raw
 
 
 def read_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
-               mapped: MappedArray | None = None) -> np.ndarray:
+               rows_of: RowReader | None = None) -> np.ndarray:
     """Rows ``[start, stop)`` of each span along axis 0, concatenated, in one concurrent batch.
 
     Raw arrays are read byte-exactly (only the spans' bytes, spans separated by cheap gaps
@@ -36,21 +37,18 @@ def read_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
     total = int((stops - starts).sum()) if len(starts) else 0
     if total == 0:
         return np.empty((0, *row_shape), dtype=array.dtype)
-    if mapped is not None:
-        if len(starts) == 1:
-            return mapped[int(starts[0]):int(stops[0])]
-        return np.concatenate([mapped[int(a):int(b)] for a, b in zip(starts, stops,
-                                                                      strict=True)])
+    if rows_of is not None:
+        return rows_of.spans(starts, stops)
     if is_raw(array):
         return sync(_read_raw_spans(array, starts, stops, total))
     return sync(_read_chunked_spans(array, starts, stops))
 
 
 def read_rows(array: zarr.Array, rows: np.ndarray | None,
-              mapped: MappedArray | None = None) -> np.ndarray:
+              rows_of: RowReader | None = None) -> np.ndarray:
     """``array[rows]`` along axis 0 (all rows for None), reading only what the rows need."""
     if rows is None:
-        return mapped[:] if mapped is not None else array[...]
+        return rows_of[:] if rows_of is not None else array[...]
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
         return np.empty((0, *array.shape[1:]), dtype=array.dtype)
@@ -60,13 +58,13 @@ def read_rows(array: zarr.Array, rows: np.ndarray | None,
     breaks = np.flatnonzero(np.diff(uniq) != 1) + 1
     starts = uniq[np.r_[0, breaks]]
     stops = uniq[np.r_[breaks - 1, len(uniq) - 1]] + 1
-    data = read_spans(array, starts, stops, mapped)
+    data = read_spans(array, starts, stops, rows_of)
     out = np.empty((len(rows), *data.shape[1:]), dtype=data.dtype)
     out[order] = data[inverse]
     return out
 
 
-def index_bounds(index: zarr.Array, rows: np.ndarray, mapped: MappedArray | None = None
+def index_bounds(index: zarr.Array, rows: np.ndarray, rows_of: RowReader | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """``(starts, stops)`` into the target of each of ``rows`` of a VectorIndex (integer
     offsets), reading only the index entries those rows need (``row - 1`` and ``row``), so
@@ -80,7 +78,7 @@ def index_bounds(index: zarr.Array, rows: np.ndarray, mapped: MappedArray | None
     if len(rows) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     need = np.unique(np.concatenate([rows, rows[rows > 0] - 1]))
-    ends = np.asarray(read_rows(index, need, mapped)).astype(np.int64).reshape(len(need))
+    ends = np.asarray(read_rows(index, need, rows_of)).astype(np.int64).reshape(len(need))
     stops = ends[np.searchsorted(need, rows)]
     starts = np.where(rows > 0, ends[np.searchsorted(need, np.maximum(rows - 1, 0))], 0)
     return starts, stops

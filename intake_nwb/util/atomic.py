@@ -207,3 +207,28 @@ def clean_stale_files(directory: str | os.PathLike[str],
             if not entry.is_dir(follow_symlinks=False) and \
                     now - entry.stat(follow_symlinks=False).st_mtime > older_than:
                 os.unlink(entry.path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Stream a file into the yielded path beside ``path``; on success it replaces ``path``,
+    on failure it is removed (for a whole directory, see :func:`replacing_dir`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "rows.csv"
+    >>> with atomic_path(p) as tmp:
+    ...     _ = tmp.write_text("a\\n1\\n")
+    >>> p.read_text()
+    'a\\n1\\n'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{secrets.token_hex(6)}-{path.name}"
+    try:
+        yield tmp
+        shareable(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -40,6 +40,13 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], *, key: Callable[[T], Hash
     if not todo:
         return results, failures
     n = max(1, min(workers or config.max_workers, len(todo)))
+    if n == 1 and executor is None:  # no pool for one item (or one worker): same thread
+        for item in todo:
+            try:
+                results[key(item)] = fn(item)
+            except Exception as exc:  # noqa: BLE001 - collected; the caller applies its policy
+                failures[key(item)] = exc
+        return results, failures
     own = executor is None
     pool = executor or cf.ThreadPoolExecutor(max_workers=n)
     try:
