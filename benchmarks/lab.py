@@ -464,8 +464,9 @@ def checkout() -> str:
     import intake_nwb
 
     git = ["git", "-C", str(ROOT)]
-    sha = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True).stdout.strip() or "?"
+    # the package's last commit, not the checkout's: benchmark-only commits change nothing
+    sha = subprocess.run([*git, "log", "-1", "--format=%h", "--", "intake_nwb"],
+                         capture_output=True, text=True).stdout.strip() or "?"
     dirty = subprocess.run([*git, "status", "--porcelain", "--", "intake_nwb"],
                            capture_output=True, text=True).stdout.strip()
     return (f"intake_nwb {intake_nwb.__version__} from `{intake_nwb.__file__}` "
