@@ -291,6 +291,8 @@ def measure(tool: str, task: str, setting: Setting, peer_python: Path | None, re
                     run.figures.setdefault("written_mb", []).append(dir_mb(Path(scratch)))
             if time.perf_counter() - spent > budget:
                 break
+    # the machine may be shared: a 1-minute load above the 2 cores means the cell was contended
+    run.figures["load"] = [os.getloadavg()[0]]
     return run.finish()
 
 
@@ -358,8 +360,8 @@ def _check(r: Run, want: int) -> str:
 def results_table(settings: Sequence[Setting], truth: list[dict[str, int]]) -> str:
     by = _by(settings)
     out = ["| transport | N | task | tool | runs | wall s | CPU s | requests | MB | peak RSS MB "
-           "| / lazynwb | / lazynwb warm | check |", "|---|---:|---|---|---:|---:|---:|---:|---:|"
-           "---:|---:|---:|---|"]
+           "| / lazynwb | / lazynwb warm | check | load |", "|---|---:|---|---|---:|---:|---:|---:|"
+           "---:|---:|---:|---:|---|---:|"]
     for s in settings:
         for r in s.runs:
             if r.task == "index":
@@ -367,7 +369,7 @@ def results_table(settings: Sequence[Setting], truth: list[dict[str, int]]) -> s
             want = sum(t[r.task] for t in truth[: s.n])
             head = f"| {s.transport} | {s.n} | {r.task} | {r.tool} |"
             if r.error and not r.runs:
-                out.append(f"{head} 0 | failed: {r.error} | | | | | | | |")
+                out.append(f"{head} 0 | failed: {r.error} | | | | | | | | |")
                 continue
             lazy, warm = (by.get((s.transport, s.n, r.task, t)) for t in ("lazynwb",
                                                                           "lazynwb warm"))
@@ -376,21 +378,21 @@ def results_table(settings: Sequence[Setting], truth: list[dict[str, int]]) -> s
                        f"{r.requests if s.server is not None else '-'} | {fmt(mb, 1)} | "
                        f"{fmt(r.peak_rss_mb, 0)} | {_vs(r, lazy)} | {_vs(r, warm)} | "
                        f"{_check(r, want)} "
-                       f"{r.note}{' ' + r.error if r.error else ''} |")
+                       f"{r.note}{' ' + r.error if r.error else ''} | {fmt(r.median('load'), 1)} |")
     return "\n".join(out)
 
 
 def index_table(settings: Sequence[Setting]) -> str:
     by = _by(settings)
     out = ["| transport | N | tool | runs | wall s | CPU s | requests | MB read | "
-           "references MB | peak RSS MB | / lindi | check |",
-           "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "references MB | peak RSS MB | / lindi | check | load |",
+           "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for s in settings:
         for r in (r for r in s.runs if r.task == "index"):
             name = "ours (intake_nwb.index)" if r.tool == "ours cold" else r.tool
             if r.error and not r.runs:
                 out.append(f"| {s.transport} | {s.n} | {name} | 0 | failed: {r.error} "
-                           "| | | | | | | |")
+                           "| | | | | | | | |")
                 continue
             lindi = by.get((s.transport, s.n, "index", "lindi"))
             mb = r.mb if s.server is not None else r.median("read_mb")
@@ -399,7 +401,7 @@ def index_table(settings: Sequence[Setting]) -> str:
                        f"{r.requests if s.server is not None else '-'} | {fmt(mb, 1)} | "
                        f"{fmt(r.median('written_mb'), 1)} | {fmt(r.peak_rss_mb, 0)} | "
                        f"{_vs(r, lindi)} | "
-                       f"{_check(r, s.n)} {r.note} |")
+                       f"{_check(r, s.n)} {r.note} | {fmt(r.median('load'), 1)} |")
     return "\n".join(out)
 
 
