@@ -30,7 +30,8 @@ The peers run in their own virtualenv (``--peer-venv``, made on first use: they 
 Every run is a fresh interpreter with a timeout; a crash is retried once and reported, never
 fatal. ``seconds`` and ``CPU s`` time the task alone (imports excluded), ``peak RSS`` is the
 process's whole peak; each cell is the median of ``--repeat`` runs (fewer once a cell has used
-``--cell-budget`` seconds). Every cell's ``check`` must equal what h5py counts in the files.
+``--cell-budget`` seconds), the tools' runs of a task interleaved. Every cell's ``check`` must
+equal what h5py counts in the files.
 
 Run::
 
@@ -253,60 +254,72 @@ def dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
-def wait_for_quiet(max_load: float, limit: float) -> float:
-    """Wait (at most ``limit`` s) for the 1-minute load to drop to ``max_load``: the machine may
-    be shared (a test suite next door doubles wall times); the seconds waited."""
-    t = time.perf_counter()
-    while max_load and os.getloadavg()[0] > max_load and time.perf_counter() - t < limit:
-        time.sleep(5)
-    return time.perf_counter() - t
+class Cell:
+    """One tool doing one task on one setting: its child command, scratch space and runs."""
+
+    def __init__(self, tool: str, task: str, setting: Setting, peer_python: Path | None,
+                 args: argparse.Namespace, root: Path) -> None:
+        self.run = Run(tool, task, setting.n, setting.transport)
+        self.setting, self.peer_python, self.args = setting, peer_python, args
+        self.dir = root / tool.replace(" ", "-")
+        self.dir.mkdir()
+        self.env = {**os.environ, "INTAKE_NWB_REFS_DIR": f"{self.dir}/user-refs",
+                    "LAZYNWB_CATALOG_CACHE_PATH": f"{self.dir}/lazynwb.sqlite"}
+        self.spent = 0.0
+
+    def command(self, scratch: str) -> list[str]:
+        tool, task, srcs = self.run.tool, self.run.task, self.setting.srcs
+        if tool.startswith("ours"):
+            args = {"tool": tool, "task": task, "srcs": srcs, "refs_dir": f"{scratch}/refs",
+                    "catalog": str(self.setting.catalog)}
+            return [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(args)]
+        if tool == "lindi":
+            return [str(self.peer_python), str(HERE / "_peer_lindi.py"),
+                    json.dumps({"urls": srcs, "out_dir": f"{scratch}/refs"})]
+        return [str(self.peer_python), str(HERE / "_peer_lazynwb.py"),
+                json.dumps({"task": task, "urls": srcs})]
+
+    def prepare(self) -> bool:
+        """False (with the reason in the table) when the tool cannot run here."""
+        tool = self.run.tool
+        if tool == "ours warm" and self.setting.catalog is None:
+            self.run.error = f"no catalog: {self.setting.build_error}"
+        elif tool in ("lazynwb", "lazynwb warm", "lindi") and self.peer_python is None:
+            self.run.error = "no peer venv"
+        elif tool == "lazynwb warm":  # one untimed run fills its cache; it must not fail either
+            warmup = Run(tool, self.run.task, self.setting.n)
+            if not warmup.attempt(self.command(str(self.dir)), self.env, self.args.timeout):
+                self.run.error = f"warm-up: {warmup.error}"
+        return not self.run.error
+
+    def once(self) -> bool:
+        """One timed run; False once the cell is done (it failed, or used its budget)."""
+        args = self.args
+        t = time.perf_counter()
+        with tempfile.TemporaryDirectory(dir=self.dir) as scratch:
+            if self.run.tool == "lazynwb":  # an empty cache every run: a first query
+                self.env["LAZYNWB_CATALOG_CACHE_PATH"] = f"{scratch}/lazynwb.sqlite"
+            ok = self.run.attempt(self.command(scratch), self.env, args.timeout,
+                                  self.setting.server)
+            if ok and self.run.task == "index":
+                self.run.figures.setdefault("written_mb", []).append(dir_mb(Path(scratch)))
+        self.spent += time.perf_counter() - t
+        return ok and self.spent <= args.cell_budget
 
 
-def measure(tool: str, task: str, setting: Setting, peer_python: Path | None,
-            args: argparse.Namespace) -> Run:
-    run = Run(tool, task, setting.n, setting.transport)
-    if tool == "ours warm" and setting.catalog is None:
-        run.error = f"no catalog: {setting.build_error}"
-        return run
-    if tool in ("lazynwb", "lazynwb warm", "lindi") and peer_python is None:
-        run.error = "no peer venv"
-        return run
-    with tempfile.TemporaryDirectory(prefix="inb-lab-") as cell:
-        env = {**os.environ, "INTAKE_NWB_REFS_DIR": f"{cell}/user-refs",
-               "LAZYNWB_CATALOG_CACHE_PATH": f"{cell}/lazynwb.sqlite"}
-
-        def command(scratch: str) -> list[str]:
-            if tool.startswith("ours"):
-                args = {"tool": tool, "task": task, "srcs": setting.srcs, "catalog":
-                        str(setting.catalog), "refs_dir": f"{scratch}/refs"}
-                return [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(args)]
-            if tool == "lindi":
-                return [str(peer_python), str(HERE / "_peer_lindi.py"),
-                        json.dumps({"urls": setting.srcs, "out_dir": f"{scratch}/refs"})]
-            return [str(peer_python), str(HERE / "_peer_lazynwb.py"),
-                    json.dumps({"task": task, "urls": setting.srcs})]
-
-        if tool == "lazynwb warm":  # one untimed run fills its cache; it must not fail either
-            warmup = Run(tool, task, setting.n)
-            if not warmup.attempt(command(cell), env, args.timeout):
-                run.error = f"warm-up: {warmup.error}"
-                return run
-        spent = time.perf_counter()
+def measure_task(task: str, tools: Sequence[str], setting: Setting, peer_python: Path | None,
+                 args: argparse.Namespace) -> list[Run]:
+    """Every tool's runs of one task, interleaved (A, B, C, A, B, C...): on a shared machine
+    the slow minutes then fall on every tool alike, and the ratios hold."""
+    with tempfile.TemporaryDirectory(prefix="inb-lab-") as root:
+        cells = [Cell(tool, task, setting, peer_python, args, Path(root)) for tool in tools]
+        live = [c for c in cells if c.prepare()]
         for _ in range(args.repeat):
-            run.figures.setdefault("waited", []).append(
-                wait_for_quiet(args.max_load, args.max_wait))
-            with tempfile.TemporaryDirectory(dir=cell) as scratch:
-                if tool == "lazynwb":
-                    env["LAZYNWB_CATALOG_CACHE_PATH"] = f"{scratch}/lazynwb.sqlite"
-                if not run.attempt(command(scratch), env, args.timeout, setting.server):
-                    break
-                if task == "index":
-                    run.figures.setdefault("written_mb", []).append(dir_mb(Path(scratch)))
-            if time.perf_counter() - spent - sum(run.figures["waited"]) > args.cell_budget:
-                break
-    # the machine may be shared: a 1-minute load above the 2 cores means the cell was contended
-    run.figures["load"] = [os.getloadavg()[0]]
-    return run.finish()
+            live = [c for c in live if c.once()]
+    load = os.getloadavg()[0]  # above the 2 cores: something else ran too
+    for c in cells:
+        c.run.figures["load"] = [load]
+    return [c.run.finish() for c in cells]
 
 
 # -- the latency floor ---------------------------------------------------------------------------
@@ -507,11 +520,9 @@ def report(settings: Sequence[Setting], truth: list[dict[str, int]], paths: Sequ
     if any(s.transport == "http" for s in settings):
         parts += ["", "### http: latency floor (sequential round trips x latency)", "",
                   floor_table(settings, args.latency)]
-    waited = sum(sum(r.figures.get("waited", [])) for s in settings for r in s.runs)
     parts += ["", f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
-              f"{platform.python_version()}. Total wall time {seconds / 60:.0f} min, of which "
-              f"{waited / 60:.0f} min waiting for a 1-minute load <= {args.max_load:g} before runs "
-              "(`load`: the 1-minute load after the cell)."]
+              f"{platform.python_version()}, niceness {os.nice(0)}. `load`: the 1-minute load "
+              f"average after the task's cells. Total wall time {seconds / 60:.0f} min."]
     return "\n".join(parts)
 
 
@@ -535,9 +546,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--cell-budget", type=float, default=120.0,
                     help="no further repeats once a cell has taken this many seconds")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
-    ap.add_argument("--max-load", type=float, default=3.0,
-                    help="before each run, wait while the 1-minute load is above this (0: never)")
-    ap.add_argument("--max-wait", type=float, default=300.0, help="... for at most this long")
     ap.add_argument("--work-dir", type=Path,
                     default=Path(tempfile.gettempdir()) / "intake-nwb-bench-lab")
     ap.add_argument("--peer-venv", type=Path, default=None,
@@ -578,12 +586,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"{transport} N={n}: catalog built in {setting.build_seconds:.1f} s "
                           f"{setting.build_error}", file=sys.stderr)
                 for task in tasks:
-                    for tool in (t for t in tools if applies(t, task)):
-                        print(f"  {transport:5s} N={n:<5d} {task:14s} {tool:13s}", end=" ",
-                              file=sys.stderr, flush=True)
-                        run = measure(tool, task, setting, peer_python, args)
-                        setting.runs.append(run)
-                        print(f"{run.seconds:7.2f} s  x{run.runs}  {run.requests:5d} req  "
+                    runs = measure_task(task, [t for t in tools if applies(t, task)], setting,
+                                        peer_python, args)
+                    setting.runs += runs
+                    for run in runs:
+                        print(f"  {transport:5s} N={n:<5d} {task:14s} {run.tool:13s} "
+                              f"{run.seconds:7.2f} s  x{run.runs}  {run.requests:5d} req  "
                               f"check {run.check}  {run.error}", file=sys.stderr)
     text = report(settings, truth, paths[: max(sizes)], args, time.perf_counter() - t)
     print(text)
