@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import resource
+import time
 
 
 def peak_rss_mb() -> float:
@@ -18,7 +19,36 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def emit_result(seconds: float, check: int, version: str) -> None:
-    """The one JSON line the parent reads."""
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread: obstore's and polars' too
+    return usage.ru_utime + usage.ru_stime
+
+
+def _read_bytes() -> int:
+    """Bytes this process read through read()/pread() (``rchar``: page-cache hits included)."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Stopwatch:
+    """Wall seconds, CPU seconds and MB read by this process since the stopwatch was made."""
+
+    def __init__(self) -> None:
+        self._wall, self._cpu, self._read = time.perf_counter(), _cpu_seconds(), _read_bytes()
+
+    def lap(self) -> dict[str, float]:
+        return {"seconds": time.perf_counter() - self._wall,
+                "cpu_seconds": _cpu_seconds() - self._cpu,
+                "read_mb": (_read_bytes() - self._read) / 1e6}
+
+
+def emit_result(seconds: float, check: int, version: str, **figures: float) -> None:
+    """The one JSON line the parent reads (``figures``: more numbers for the table)."""
     print(json.dumps({"seconds": seconds, "check": int(check), "version": version,
-                      "peak_rss_mb": peak_rss_mb()}))
+                      "peak_rss_mb": peak_rss_mb(), **figures}))

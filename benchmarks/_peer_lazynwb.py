@@ -1,21 +1,22 @@
-"""One benchmark task with lazynwb; run by ``benchmarks/remote.py`` inside the peer venv.
+"""One benchmark task with lazynwb; run by ``remote.py`` and ``lab.py`` inside the peer venv.
 
 Usage: ``python _peer_lazynwb.py '{"task": "trials", "urls": [...], "t0": 100.0, "t1": 110.0}'``.
-Prints one JSON line: ``seconds`` (the task alone, imports excluded), ``peak_rss_mb`` (the whole
-process), ``check`` (a figure every tool must agree on) and ``version``.
+Prints one JSON line: ``seconds``, ``cpu_seconds`` and ``read_mb`` (the task alone, imports
+excluded), ``peak_rss_mb`` (the whole process), ``check`` (a figure every tool must agree on) and
+``version``. ``urls`` may be local paths (``benchmarks/lab.py``).
 
-lazynwb's own catalog cache (SQLite) is pointed at a fresh directory by the caller, so every
-run is cold, as a first query is. Its obstore range reader refuses plain ``http://`` unless
-``allow_http`` is set: we set it for the loopback server, nothing else changes.
+lazynwb's own catalog cache (SQLite, ``LAZYNWB_CATALOG_CACHE_PATH``) is chosen by the caller: a
+fresh one for a cold first query, or one a previous run filled. Its obstore range reader refuses
+plain ``http://`` unless ``allow_http`` is set: we set it for the loopback server, nothing else
+changes.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 
-from _measure import emit_result  # benchmarks/ is on sys.path: the scripts run as scripts
+from _measure import Stopwatch, emit_result  # benchmarks/ is on sys.path: run as a script
 
 
 def _allow_http() -> None:
@@ -39,7 +40,7 @@ def main() -> None:
     import polars as pl
 
     urls, task = args["urls"], args["task"]
-    t = time.perf_counter()
+    watch = Stopwatch()
     if task == "trials":
         check = lazynwb.scan_nwb(urls, "/intervals/trials", disable_progress=True).collect().height
     elif task == "units_scalar":
@@ -62,8 +63,7 @@ def main() -> None:
             check += len(np.asarray(ts.data[i0:i1]))
     else:
         raise SystemExit(f"unknown task {task!r}")
-    seconds = time.perf_counter() - t
-    emit_result(seconds, check, lazynwb.__version__)
+    emit_result(check=check, version=lazynwb.__version__, **watch.lap())
 
 
 if __name__ == "__main__":

@@ -42,16 +42,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _harness import Run, ensure_peer_venv, fmt, ratio
 from _measure import emit_result  # benchmarks/ is on sys.path: the scripts run as scripts
 
 HERE = Path(__file__).resolve().parent
@@ -113,22 +112,6 @@ def _child(args: dict[str, Any]) -> None:
 
 
 @dataclass
-class Run:
-    tool: str
-    task: str
-    n_files: int
-    seconds: float = float("nan")
-    requests: int = 0
-    mb: float = 0.0
-    peak_rss_mb: float = float("nan")
-    check: Any = None
-    version: str = ""
-    error: str = ""
-    note: str = ""
-    all_seconds: list[float] = field(default_factory=list)
-
-
-@dataclass
 class Lab:
     root: Path
     paths: list[Path]
@@ -167,48 +150,6 @@ def _selected_spike_mb(paths: Sequence[Path]) -> list[float]:
     return out
 
 
-def ensure_peer_venv(venv: Path) -> Path | None:
-    """A virtualenv with lazynwb, remfile and pynwb (created once); its python, or None."""
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    probe = "import lazynwb, remfile, pynwb, obstore"
-    if python.exists() and subprocess.run([python, "-c", probe],
-                                          capture_output=True).returncode == 0:
-        return python
-    print(f"creating the peer venv in {venv} (lazynwb, remfile, pynwb) ...", file=sys.stderr)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        *PEER_PACKAGES], check=True)
-        subprocess.run([python, "-c", probe], check=True)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        print(f"peer venv unavailable ({exc}): peers skipped", file=sys.stderr)
-        return None
-    return python
-
-
-def _run_child(cmd: list[str], env: dict[str, str] | None, server: Any, run: Run,
-               timeout: float) -> None:
-    server.reset_stats()
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        run.error = f"timed out after {timeout:.0f} s"
-        return
-    stats = server.stats()
-    run.requests += stats["requests"]
-    run.mb += stats["bytes_sent"] / 1e6
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if out.returncode != 0 or not lines:
-        tail = (out.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        run.error = f"exit {out.returncode}: {tail}"
-        return
-    res = json.loads(lines[-1])
-    run.all_seconds.append(res["seconds"])
-    rss = float(res["peak_rss_mb"])
-    run.peak_rss_mb = rss if run.peak_rss_mb != run.peak_rss_mb else max(rss, run.peak_rss_mb)
-    run.check, run.version = res["check"], str(res["version"])
-
-
 def measure(tool: str, task: str, lab: Lab, urls: list[str], warm_refs: list[str],
             server: Any, peer_python: Path | None, repeat: int, timeout: float) -> Run:
     run = Run(tool, task, len(urls))
@@ -229,19 +170,10 @@ def measure(tool: str, task: str, lab: Lab, urls: list[str], warm_refs: list[str
                 script = "_peer_lazynwb.py" if tool == "lazynwb" else "_peer_pynwb.py"
                 cmd = [str(peer_python), str(HERE / script), json.dumps({**base, "urls": urls})]
                 env["LAZYNWB_CATALOG_CACHE_PATH"] = str(Path(scratch) / "lazynwb.sqlite")
-            _run_child(cmd, env, server, run, timeout)
-            if run.error and not run.all_seconds and not run.note:
-                # once: a crash of one run should not blank a cell, but the table says so
-                run.note = f"(first attempt failed: {run.error})"
-                run.error, run.requests, run.mb = "", 0, 0.0
-                _run_child(cmd, env, server, run, timeout)
-        if run.error:
-            break
-    if run.all_seconds:
-        run.seconds = statistics.median(run.all_seconds)
-        run.requests = round(run.requests / len(run.all_seconds))
-        run.mb /= len(run.all_seconds)
-    return run
+            # a crash of one run should not blank a cell: retried once, and the table says so
+            if not run.attempt(cmd, env, timeout, server):
+                break
+    return run.finish()
 
 
 def run_lab(lab: Lab, n_files: int, tools: Sequence[str], tasks: Sequence[str], latency: float,
@@ -273,17 +205,6 @@ def run_lab(lab: Lab, n_files: int, tools: Sequence[str], tasks: Sequence[str], 
 # -- report --------------------------------------------------------------------------------------
 
 
-def _fmt(x: float, digits: int = 2) -> str:
-    return "-" if x != x else f"{x:.{digits}f}"
-
-
-def _ratio(a: float, b: float) -> str:
-    if a != a or b != b or b <= 0:
-        return "-"
-    r = a / b
-    return f"{r:.1f}x" if r < 100 else f"{r:.0f}x"
-
-
 def report(runs: list[Run], lab: Lab, latency: float, title: str) -> str:
     by = {(r.tool, r.task): r for r in runs}
     n = runs[0].n_files if runs else 0
@@ -301,10 +222,10 @@ def report(runs: list[Run], lab: Lab, latency: float, title: str) -> str:
                 continue
             mark = "" if len(checks) <= 1 else " (differs!)"
             lines.append(
-                f"| {task} | {r.tool} | {_fmt(r.seconds)} | {r.requests} | {_fmt(r.mb, 1)} | "
-                f"{_fmt(r.peak_rss_mb, 0)} | "
-                f"{_ratio(r.seconds, warm.seconds) if warm else '-'} | "
-                f"{_ratio(r.seconds, cold.seconds) if cold else '-'} | {r.check}{mark} {r.note} |")
+                f"| {task} | {r.tool} | {fmt(r.seconds)} | {r.requests} | {fmt(r.mb, 1)} | "
+                f"{fmt(r.peak_rss_mb, 0)} | "
+                f"{ratio(r.seconds, warm.seconds) if warm else '-'} | "
+                f"{ratio(r.seconds, cold.seconds) if cold else '-'} | {r.check}{mark} {r.note} |")
     lines += ["", "filter_spikes: the surviving rows' spike times are "
               f"{lab.selected_spike_mb(n):.1f} MB in all.", ""]
     return "\n".join(lines)
@@ -354,8 +275,8 @@ def growth(small: list[Run], many: list[Run]) -> str:
         s = by.get((r.tool, r.task))
         if s is None or r.error or s.error:
             continue
-        lines.append(f"| {r.task} | {r.tool} | {_fmt(s.seconds)} | {_fmt(r.seconds)} | "
-                     f"{_ratio(r.seconds, s.seconds)} |")
+        lines.append(f"| {r.task} | {r.tool} | {fmt(s.seconds)} | {fmt(r.seconds)} | "
+                     f"{ratio(r.seconds, s.seconds)} |")
     warm = [(r, by.get((r.tool, r.task))) for r in many if r.tool == "ours warm" and not r.error]
     ratios = [r.seconds / s.seconds for r, s in warm if s is not None and not s.error]
     if ratios:
@@ -406,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     peer_python = None
     if {"lazynwb", "pynwb+remfile"} & {*tools, *many_tools}:
-        peer_python = ensure_peer_venv(args.peer_venv or work / "peer-venv")
+        peer_python = ensure_peer_venv(args.peer_venv or work / "peer-venv", PEER_PACKAGES,
+                                       ("lazynwb", "remfile", "pynwb", "obstore"))
 
     t = time.perf_counter()
     lab = ensure_lab(work / f"lab-{args.sessions}x{args.size}", args.sessions, args.size)
