@@ -98,11 +98,12 @@ class CheckedReferenceMapper(LazyReferenceMapper):
         check_ranges(_Keys(key, where), offsets, lengths, self._conf)
         lim = self._limits.get(field)
         if lim is not None and lim.raw:
-            wrong = np.flatnonzero(lengths != lim.chunk_bytes)
+            wrong = np.flatnonzero(lengths != lim.chunk_lengths(first + where))
             if len(wrong):
                 i = int(where[wrong[0]])
                 raise self._conf.refuse(key(i), f"holds {lengths[wrong[0]]} bytes for an "
-                                                f"uncompressed chunk of {lim.chunk_bytes}")
+                                                f"uncompressed chunk of {lim.chunk_bytes}"
+                                                + (f" (last: {lim.tail})" if lim.tail else ""))
             sizes = np.array([len(raw[i]) for i in np.flatnonzero(inline)], dtype=np.int64)
             if (sizes != lim.chunk_bytes).any():
                 i = int(np.flatnonzero(inline)[np.argmax(sizes != lim.chunk_bytes)])

@@ -32,6 +32,7 @@ import numpy as np
 from .. import conventions as cv
 from ..errors import NotNWBError, TranslationError
 from .filters import describe, filter_pipeline, to_numcodecs
+from .pad import CODEC_ID as PAD
 
 DEFAULT_INLINE_THRESHOLD = 16 * 1024
 DEFAULT_SUBCHUNK_BYTES = 4 * 2**20
@@ -476,26 +477,27 @@ def _contiguous(state: _State, ds: h5py.Dataset, zpath: str, attrs: dict[str, An
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * ds.dtype.itemsize
     rows = max(1, state.options.subchunk_bytes // max(1, row_bytes))
     rows = min(rows, shape[0])
+    n_chunks = math.ceil(shape[0] / rows)
+    filters = None
     if (offset is not None and state.file_size is not None
-            and offset + math.ceil(shape[0] / rows) * rows * row_bytes > state.file_size):
-        # at the end of the file the last sub-chunk would have to be read and inlined
-        # padded (a whole sub-chunk of JSON): use a row count that divides the rows instead
+            and offset + n_chunks * rows * row_bytes > state.file_size):
+        # the dataset ends the file: prefer sub-chunks that divide its rows; else the last one
+        # is referenced at its true length and padded when decoded (see .pad)
         rows = _divisor_near(shape[0], rows) or rows
+        n_chunks = math.ceil(shape[0] / rows)
+        if shape[0] % rows:
+            tail = (shape[0] - (n_chunks - 1) * rows) * row_bytes
+            filters = [{"id": PAD, "size": rows * row_bytes, "tail": tail}]
     chunks = (rows, *shape[1:])
     _write_array(state, zpath, attrs, shape=shape, chunks=chunks, dtype=zdtype, fill_value=fill,
-                 filters=None)
+                 filters=filters)
     if offset is None:  # never written: every value is the fill value
         return
-    for i in range(math.ceil(shape[0] / rows)):
+    for i in range(n_chunks):
         idx = (i,) + (0,) * (len(shape) - 1)
         start = offset + i * rows * row_bytes
-        length = rows * row_bytes
-        if state.file_size is not None and start + length > state.file_size:
-            # an edge sub-chunk at the end of the file: read it and pad instead of overreading
-            block = _pad(ds[i * rows:], chunks, ds.dtype)
-            _inline(state, zpath, idx, block.tobytes())
-        else:
-            _reference(state, zpath, idx, start, length)
+        length = min(rows, shape[0] - i * rows) * row_bytes if filters else rows * row_bytes
+        _reference(state, zpath, idx, start, length)
 
 
 def _chunk_grid(shape: tuple[int, ...], chunks: tuple[int, ...]

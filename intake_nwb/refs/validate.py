@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import config
 from ..errors import LimitExceededError, UnsafeReferenceError
+from .pad import pad_filter
 
 URL_TEMPLATE_REF = "{{u}}"
 _META_NAMES = (".zarray", ".zattrs", ".zgroup", ".zmetadata")
@@ -51,6 +52,15 @@ class ArrayLimits:
     n_chunks: int
     total_bytes: int
     raw: bool
+    tail: int | None = None  # a padded array's last chunk, in bytes (see refs.pad)
+
+    def chunk_lengths(self, flat: np.ndarray) -> np.ndarray:
+        """The byte count each chunk (by flat index) of a raw array must be referenced with:
+        one whole chunk, but ``tail`` for a padded array's last (its grid is one column)."""
+        expected = np.full(len(flat), self.chunk_bytes, dtype=np.int64)
+        if self.tail is not None:
+            expected[np.asarray(flat) == self.n_chunks - 1] = self.tail
+        return expected
 
 
 def array_limits(path: str, zarray: Mapping[str, Any], where: str) -> ArrayLimits:
@@ -71,9 +81,19 @@ def array_limits(path: str, zarray: Mapping[str, Any], where: str) -> ArrayLimit
             f"({config.max_chunk_bytes:,}; INTAKE_NWB_MAX_CHUNK_BYTES raises it)",
             source=where, path=path)
     n_chunks = math.prod(-(-s // c) for s, c in zip(shape, chunks, strict=True))
-    raw = (not zarray.get("filters") and zarray.get("compressor") is None
+    pad = pad_filter(zarray.get("filters"))
+    raw = ((not zarray.get("filters") or pad is not None) and zarray.get("compressor") is None
            and dtype.kind != "O")
-    return ArrayLimits(path, chunk_bytes, n_chunks, math.prod(shape) * dtype.itemsize, raw)
+    tail = None
+    if pad is not None:  # only the last row chunk is short, by the rows past the shape
+        row_bytes = chunk_bytes // chunks[0]
+        tail = (shape[0] - (-(-shape[0] // chunks[0]) - 1) * chunks[0]) * row_bytes
+        if pad.get("size") != chunk_bytes or pad.get("tail") != tail or \
+                math.prod(chunks[1:]) != math.prod(shape[1:]):
+            raise UnsafeReferenceError(f"pads chunks inconsistently with its shape ({pad!r})",
+                                       source=where, path=path)
+    return ArrayLimits(path, chunk_bytes, n_chunks, math.prod(shape) * dtype.itemsize, raw,
+                       tail)
 
 
 def check_fill(limits: ArrayLimits, present_at_most: int, where: str) -> None:
@@ -188,6 +208,13 @@ def array_of(key: str, arrays: Mapping[str, Any]) -> str | None:
     return "" if "" in arrays and "/" not in key else None
 
 
+def _row_chunk(key: str, conf: Confinement) -> int:
+    try:
+        return int(key.rsplit("/", 1)[-1].split(".")[0])
+    except ValueError:
+        raise conf.refuse(key, "is not a chunk key") from None
+
+
 def _check_arrays(zarrays: Mapping[str, Any], keys: list[str], lengths: np.ndarray,
                   inline: Mapping[str, int], conf: Confinement) -> None:
     limits = {p: array_limits(p, z, conf.refs_file) for p, z in zarrays.items()}
@@ -202,7 +229,10 @@ def _check_arrays(zarrays: Mapping[str, Any], keys: list[str], lengths: np.ndarr
         present[path] += len(idx)
         lim = limits[path]
         if lim.raw:
-            wrong = np.flatnonzero(lengths[idx] != lim.chunk_bytes)
+            # a padded array's grid is one column: a chunk's first index is its flat one
+            flat = (np.array([_row_chunk(keys[i], conf) for i in idx], dtype=np.int64)
+                    if lim.tail is not None else np.zeros(len(idx), dtype=np.int64))
+            wrong = np.flatnonzero(lengths[idx] != lim.chunk_lengths(flat))
             if len(wrong):
                 i = idx[int(wrong[0])]
                 raise conf.refuse(keys[i], f"holds {lengths[i]} bytes for an uncompressed chunk "

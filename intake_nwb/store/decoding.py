@@ -38,7 +38,7 @@ from zarr.storage import WrapperStore
 
 from ..config import config
 from ..errors import DecodeError, IntakeNWBError, LimitExceededError, RemoteIOError
-from ..refs import lzf
+from ..refs import lzf, pad
 
 #: codecs whose output is about the size of their input (or smaller): no bound needed
 _SIZE_PRESERVING = frozenset({
@@ -142,6 +142,9 @@ def bounded_decode(codec: Any, data: Any, limit: int | None, n_items: int) -> An
         return out
     if cid == "intake_nwb.lzf":
         return lzf.decompress(raw, limit)
+    if cid == pad.CODEC_ID:  # pads the file's last chunk to its declared size, no more
+        _check_size(cid, codec.size, limit)
+        return codec.decode(raw)
     if cid == "blosc":  # header: version, versionlz, flags, typesize, nbytes (uint32), ...
         _check_size(cid, struct.unpack("<I", raw[4:8])[0] if len(raw) >= 16 else 0, limit)
     elif cid == "zstd":

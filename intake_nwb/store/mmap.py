@@ -38,14 +38,18 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ..refs.pad import CODEC_ID as PAD
 from .open import NWBStore
 
 
 def is_raw(array: zarr.Array) -> bool:
-    """True when chunks hold whole rows' bytes as they are (no filters, no compressor), so a
-    row range is a byte range."""
+    """True when chunks hold whole rows' bytes as they are (no filters, no compressor; or only
+    the padding of a last chunk that ends its file, :mod:`intake_nwb.refs.pad`), so a row
+    range is a byte range."""
     meta = array.metadata
-    return (not getattr(meta, "filters", None) and getattr(meta, "compressor", None) is None
+    filters = getattr(meta, "filters", None)
+    return ((not filters or (len(filters) == 1 and filters[0].codec_id == PAD))
+            and getattr(meta, "compressor", None) is None
             and array.dtype.kind not in "OTU" and getattr(meta, "order", "C") == "C"
             and tuple(array.chunks[1:]) == tuple(array.shape[1:]))
 
@@ -172,7 +176,8 @@ def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
             file = _map_file(store.source) if os.path.isfile(store.source) else None
             if file is None:
                 return None
-        block, offset = _chunk(ref, store.source, file.bytes if file else _EMPTY, nbytes)
+        block, offset = _chunk(ref, store.source, file.bytes if file else _EMPTY,
+                               _lengths(array, c, nbytes))
         if block is None:
             return None
         n = min(rows, shape[0] - c * rows)
@@ -286,7 +291,7 @@ def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
                 return None
             chunks.append(key)
         elif local and isinstance(ref, (list, tuple)) and len(ref) == 3 \
-                and ref[0] == store.source and int(ref[2]) == nbytes:
+                and ref[0] == store.source and int(ref[2]) in _lengths(array, c, nbytes):
             chunks.append((int(ref[1]), int(ref[2])))
         else:
             return None  # remote bytes, or not ours to read: through zarr
@@ -294,6 +299,15 @@ def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
     return RowReader(shape, dtype, rows, chunks,
                      store.source if any(isinstance(c, tuple) for c in chunks) else None,
                      references)
+
+
+def _lengths(array: zarr.Array, c: int, nbytes: int) -> tuple[int, ...]:
+    """The byte counts chunk ``c`` may be referenced with: whole, or (the last chunk of a
+    padded array, one that ends its file) its rows inside the shape."""
+    rows = int(array.chunks[0])
+    inside = (int(array.shape[0]) - c * rows) * (nbytes // rows)
+    return (nbytes, inside) if is_raw(array) and array.metadata.filters and 0 < inside < nbytes \
+        else (nbytes,)
 
 
 def _inline_bytes(ref: str | bytes) -> bytes:
@@ -307,20 +321,20 @@ _INLINE = _File(None, _EMPTY)
 _NOT_MAPPED = (None, None)
 
 
-def _chunk(ref: Any, source: str, file: np.ndarray, nbytes: int
+def _chunk(ref: Any, source: str, file: np.ndarray, lengths: tuple[int, ...]
            ) -> tuple[np.ndarray | None, int | None]:
     """A chunk's bytes and offset in the file: a view of the map for a range of the file, the
-    bytes themselves (offset None) if inlined; (None, None) for anything else."""
+    bytes themselves (offset None) if inlined; (None, None) for anything else. ``lengths``:
+    the byte counts the chunk may have (see :func:`_lengths`)."""
     if isinstance(ref, str):
         ref = ref.encode()
     if isinstance(ref, bytes):  # as fsspec's reference filesystem reads it
-        raw = np.frombuffer(base64.b64decode(ref[7:]) if ref.startswith(b"base64:") else ref,
-                            dtype=np.uint8)
-        return (raw, None) if len(raw) == nbytes else _NOT_MAPPED
+        raw = np.frombuffer(_inline_bytes(ref), dtype=np.uint8)
+        return (raw, None) if len(raw) == lengths[0] else _NOT_MAPPED
     if not isinstance(ref, (list, tuple)) or len(ref) != 3 or ref[0] != source:
         return _NOT_MAPPED  # a whole-file or foreign reference: not ours to map
     offset, length = int(ref[1]), int(ref[2])
-    if length != nbytes or offset < 0 or offset + length > len(file):
+    if length not in lengths or offset < 0 or offset + length > len(file):
         return _NOT_MAPPED
     return file[offset:offset + length], offset
 
