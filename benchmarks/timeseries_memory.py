@@ -5,7 +5,7 @@ ElectricalSeries written iteratively by pynwb through :func:`intake_nwb.sample.w
 indexes it, then in a fresh process per measurement reads a 10-second window with
 ``get_timeseries(...).isel(time=slice(...)).values`` and reports peak RSS and wall time.
 
-Every step runs in its own subprocess so ``ru_maxrss`` is that step's peak alone::
+Every step runs in its own subprocess so its peak RSS (``VmHWM``) is that step's alone::
 
     python benchmarks/timeseries_memory.py --size-gb 2 --work-dir /tmp/intake-nwb-bench
 """
@@ -22,10 +22,10 @@ from typing import Any
 
 # each step: run in a fresh interpreter, print one JSON line with its figures
 _PRELUDE = """
-import json, resource, sys, time
+import json, sys, time
 args = json.loads(sys.argv[1])
-def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+sys.path.insert(0, args["benchmarks"])
+from _measure import peak_rss_mb as peak_mb  # this process's own peak (not its parent's)
 """
 
 _WRITE = _PRELUDE + """
@@ -68,6 +68,7 @@ print(json.dumps({
 
 
 def _run(code: str, args: dict[str, Any]) -> dict[str, Any]:
+    args = {**args, "benchmarks": str(Path(__file__).resolve().parent)}
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), json.dumps(args)],
                           capture_output=True, text=True, check=False)
     if proc.returncode:

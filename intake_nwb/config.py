@@ -7,6 +7,8 @@ process (or, as a context manager, for a block).
 Each attribute ``name`` is read from ``INTAKE_NWB_<NAME>`` (``INTAKE_NWB_MAX_WORKERS=4``):
 
 - ``max_workers``: threads for per-file work (opening, reading, inspecting);
+- ``index_processes``: worker processes translating local HDF5 files (unset: one per CPU
+  once there are enough files to pay for starting them; ``1``: none, this thread);
 - ``progress``: progress bars: ``auto`` (default: batches of many files), ``1``/``0``;
 - ``refs_dir``: where reference files go (default: the user cache);
 - ``cache_dir``: the disk chunk cache (``cache="disk"``; default: the user cache);
@@ -71,6 +73,8 @@ RETURN_TYPES = ("polars", "pandas")
 def _parse(kind: Any, text: str) -> Any:
     if kind in ("int", int):
         return int(text)
+    if kind == "int | None":
+        return int(text) if text.strip() not in ("", "auto") else None
     if kind in ("float", float):
         return float(text)
     if kind in ("bool | None", "bool"):
@@ -88,6 +92,7 @@ class Config:
     """The defaults; see the module documentation."""
 
     max_workers: int = 16
+    index_processes: int | None = None
     progress: bool | None = None
     refs_dir: str | None = None
     cache_dir: str | None = None

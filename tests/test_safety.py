@@ -27,6 +27,7 @@ from intake_nwb.errors import (
 from intake_nwb.store import open_store
 from tests import synthetic
 from tests.support.http_server import RangeHTTPServer
+from tests.support.memory import PEAK_RSS
 
 SECRET = b"root:x:0:0:TOP-SECRET-LINE\n" * 8
 
@@ -139,11 +140,12 @@ def test_parquet_records_are_confined_too(lab: dict[str, Any], tmp_path: Path,
 
 def _peak_rss_mib(code: str) -> tuple[float, str]:
     """Run ``code`` in a fresh interpreter; (peak RSS growth in MiB while it ran, its output)."""
-    script = ("import resource, intake_nwb, numpy, zarr\n"
-              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    # the libraries a read loads are loaded before the measurement starts
+    script = (f"import intake_nwb, numpy, polars, zarr\n{PEAK_RSS}\n"
+              "intake_nwb.scan_nwb, intake_nwb.open_store\n"
+              "before = peak_rss()\n"
               f"{code}\n"
-              "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-              "print('RSS', (after - before) / 1024)\n")
+              "print('RSS', (peak_rss() - before) / 2**20)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=Path(__file__).parents[1], timeout=120)
     assert out.returncode == 0, out.stderr

@@ -12,7 +12,7 @@ import zarr
 
 from .. import conventions as cv
 from ..errors import IntakeNWBError
-from ..store import NWBStore
+from ..store import NWBStore, read_inlined
 from .types import TypeHierarchy, neurodata_type, scalar_attr
 
 
@@ -138,7 +138,9 @@ class NWBReader:
             return default
         if not isinstance(node, zarr.Array):
             return default
-        data = node[...]
+        data = read_inlined(self.store, node)
+        if data is None:
+            data = node[...]
         if node.attrs.get(cv.ZARR_DTYPE) == cv.SCALAR or node.shape == ():
             return _py(np.asarray(data).reshape(-1)[0])
         return [_py(v) for v in np.asarray(data).ravel()]
@@ -148,6 +150,9 @@ class NWBReader:
 
 
 def _member_names(group: zarr.Group) -> set[str]:
+    consolidated = group.metadata.consolidated_metadata
+    if consolidated is not None:  # the names, without making a node of every member
+        return set(consolidated.metadata)
     return set(group.keys())
 
 

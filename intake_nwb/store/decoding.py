@@ -89,29 +89,31 @@ class BoundedV2Codec(V2Codec):
     """zarr's v2 codec with every decoding step bounded by the chunk's declared size."""
 
     async def _decode_single(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
-        native = chunk_spec.dtype.to_native_dtype()
-        n_items = math.prod(chunk_spec.shape)
-        # objects and variable-length strings: their vlen/json codec is bounded by item count
-        limit = None if native.kind in "OT" else n_items * native.itemsize
-        chunk = await asyncio.to_thread(self._decode, chunk_bytes.as_array_like(), limit,
-                                        n_items)
-        chunk = ensure_ndarray_like(chunk)
-        if chunk_spec.dtype.dtype_cls is not np.dtypes.ObjectDType:
-            try:
-                chunk = chunk.view(native)
-            except TypeError:  # as zarr: a string dtype decoded to objects
-                chunk = np.array(chunk).astype(native)
-        elif chunk.dtype != object:
-            raise RuntimeError("cannot read object array without object codec")
-        chunk = chunk.reshape(-1, order="A").reshape(chunk_spec.shape, order=chunk_spec.order)
+        chunk = await asyncio.to_thread(decode_chunk, self.filters, self.compressor,
+                                        chunk_bytes.as_array_like(), chunk_spec.dtype,
+                                        chunk_spec.shape, chunk_spec.order)
         return get_ndbuffer_class().from_ndarray_like(chunk)
 
-    def _decode(self, data: Any, limit: int | None, n_items: int) -> Any:
-        steps = ([self.compressor] if self.compressor else []) + list(
-            reversed(self.filters or ()))
-        for codec in steps:
-            data = bounded_decode(codec, data, limit, n_items)
-        return data
+
+def decode_chunk(filters: Any, compressor: Any, data: Any, dtype: Any, shape: tuple[int, ...],
+                 order: str = "C") -> np.ndarray:
+    """One v2 chunk's bytes decoded as zarr's v2 codec does, each step bounded by the chunk's
+    declared size (``dtype``: zarr's data type; ``shape``: the chunk's)."""
+    native = dtype.to_native_dtype()
+    n_items = math.prod(shape)
+    # objects and variable-length strings: their vlen/json codec is bounded by item count
+    limit = None if native.kind in "OT" else n_items * native.itemsize
+    for codec in ([compressor] if compressor else []) + list(reversed(filters or ())):
+        data = bounded_decode(codec, data, limit, n_items)
+    chunk = ensure_ndarray_like(data)
+    if dtype.dtype_cls is not np.dtypes.ObjectDType:
+        try:
+            chunk = chunk.view(native)
+        except TypeError:  # as zarr: a string dtype decoded to objects
+            chunk = np.array(chunk).astype(native)
+    elif chunk.dtype != object:
+        raise RuntimeError("cannot read object array without object codec")
+    return chunk.reshape(-1, order="A").reshape(shape, order=order)
 
 
 def bounded_decode(codec: Any, data: Any, limit: int | None, n_items: int) -> Any:

@@ -37,8 +37,11 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.metadata.v2 import ArrayV2Metadata
 
+from ..errors import DecodeError, IntakeNWBError
 from ..refs.pad import CODEC_ID as PAD
+from .decoding import decode_chunk
 from .open import NWBStore
 
 
@@ -308,6 +311,33 @@ def _lengths(array: zarr.Array, c: int, nbytes: int) -> tuple[int, ...]:
     inside = (int(array.shape[0]) - c * rows) * (nbytes // rows)
     return (nbytes, inside) if is_raw(array) and array.metadata.filters and 0 < inside < nbytes \
         else (nbytes,)
+
+
+def read_inlined(store: NWBStore, array: zarr.Array) -> np.ndarray | None:
+    """A one-chunk array whose chunk is inlined in the references, decoded here without the
+    event loop (session fields, names, small columns: ~20 us instead of a ~0.4 ms zarr read);
+    None: read it through zarr."""
+    meta = array.metadata
+    references = getattr(store.fs, "references", None) if store.kind == "refs" else None
+    if references is None or not isinstance(meta, ArrayV2Metadata) or not array.size or \
+            any(s > c for s, c in zip(array.shape, array.chunks, strict=True)):
+        return None
+    key = f"{array.path.strip('/')}/{meta.encode_chunk_key((0,) * array.ndim)}"
+    try:
+        ref = references[key]
+    except KeyError:
+        return None
+    if not isinstance(ref, (str, bytes)):
+        return None  # bytes in the file: zarr fetches them
+    try:
+        chunk = decode_chunk(meta.filters, meta.compressor, _inline_bytes(ref), meta.dtype,
+                             tuple(meta.chunks), meta.order)
+    except IntakeNWBError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - named as zarr's reads are
+        raise DecodeError(f"cannot decode chunk ({type(exc).__name__}: {exc})",
+                          source=store.source, path="/" + key) from exc
+    return chunk[tuple(slice(0, s) for s in array.shape)]
 
 
 def _inline_bytes(ref: str | bytes) -> bytes:

@@ -24,7 +24,7 @@ from ..errors import (
     report_failures,
 )
 from ..refs import cache as refcache
-from ..refs.index import index_one
+from ..refs.index import current_references, index_one, index_sources
 from ..refs.validate import URL_TEMPLATE_REF, Confinement, check_json
 from ..sources import Source, expand
 from ..util.atomic import pinned_dir
@@ -115,11 +115,22 @@ def open_store(source: str | os.PathLike[str] | Source, *,
     >>> store.group["units/spike_times"][:10]  # doctest: +SKIP
     """
     src = source if isinstance(source, Source) else Source.from_url(source, storage_options)
+    return _open_source(src, None, storage_options=storage_options, refs_dir=refs_dir,
+                        on_stale=on_stale, check_stale=check_stale, relocate=relocate,
+                        cache=cache, cache_dir=cache_dir)
+
+
+def _open_source(src: Source, indexed: str | None, *,
+                 storage_options: Mapping[str, Any] | None = None, refs_dir: Any = None,
+                 on_stale: OnStale = "raise", check_stale: bool = True,
+                 relocate: Mapping[str, str] | None = None, cache: CacheMode = None,
+                 cache_dir: Any = None) -> NWBStore:
+    """:func:`open_store`; ``indexed``: what :func:`index_sources` already answered for it."""
     if not src.is_refs_json:
         # index_one tells the kind (one HEAD for remote sources) and makes or checks the
         # references of an HDF5 file; Zarr stores and reference files come back as they are
-        path = index_one(src.url, src.storage_options,
-                         str(refcache.refs_path_for(src.url, refs_dir)))
+        path = indexed or index_one(src.url, src.storage_options,
+                                    str(refcache.refs_path_for(src.url, refs_dir)))
         if path != src.url:  # an HDF5 file: its current references
             return open_refs(path, storage_options=src.storage_options, on_stale=on_stale,
                              check_stale=False, relocate=relocate, cache=cache,
@@ -309,10 +320,30 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
     Failures follow ``errors`` (see :func:`intake_nwb.index`); the order of ``sources`` is kept.
     """
     srcs = list(sources) if _all_sources(sources) else expand(sources, storage_options)
-    # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
-    stores, failures = fan_out(lambda s: open_store(s, storage_options=storage_options, **kwargs),
-                               srcs, key=lambda s: s.url,
-                               progress=progress, desc="opening NWB")
+    refs_dir = kwargs.get("refs_dir")
+
+    def open_one(src: Source, indexed: str | None = None) -> NWBStore | None:
+        # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
+        return _open_source(src, indexed, storage_options=storage_options, **kwargs)
+
+    def open_if_indexed(src: Source) -> NWBStore | None:
+        if not src.is_local or len(srcs) == 1:
+            return open_one(src)  # remote files are indexed as they are opened, in threads
+        found = current_references(src, refcache.refs_path_for(src.url, refs_dir))
+        return None if found is None else open_one(src, found)
+
+    # local files needing references are translated together afterwards, in worker processes
+    # when there are many (h5py serialises threads; see intake_nwb.refs.index)
+    stores, failures = fan_out(open_if_indexed, srcs, key=lambda s: s.url, progress=progress,
+                               desc="opening NWB")
+    todo = [s for s in srcs if s.url in stores and stores[s.url] is None]
+    if todo:
+        made, failed = index_sources(todo, refs_dir=refs_dir, progress=progress)
+        opened, lost = fan_out(lambda s: open_one(s, made[s.url]),
+                               [s for s in todo if s.url in made], key=lambda s: s.url)
+        stores.update(opened)
+        failures.update({**failed, **lost})
+    stores = {s.url: stores[s.url] for s in srcs if stores.get(s.url) is not None}
     failures = {url: exc if isinstance(exc, IntakeNWBError) else
                 IntakeNWBError(f"{type(exc).__name__}: {exc}", source=url)
                 for url, exc in failures.items()}
