@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,7 +39,7 @@ from typing import Any
 import polars as pl
 
 from ..config import config
-from ..errors import IntakeNWBError, StaleReferenceError
+from ..errors import IntakeNWBError, IntakeNWBWarning, StaleReferenceError
 from ..frames.schema import NWB_PATH, TABLE_INDEX, TABLE_PATH, dtype_from_json, dtype_to_json
 from ..frames.tables import IndexedColumns, TablePart
 from ..nwb import TableReader
@@ -372,7 +373,13 @@ class LabIndex:
         parts = {key: TablePart(where[key], table_path, ft.dtypes, ft.n_rows,
                                 functools.partial(opener, key), ft.failures,
                                 indexed=key in indexed)
-                 for key, ft in files.items()}
+                 for key, ft in files.items() if key not in stale}
+        for key in stale & files.keys():  # changed files: described as they are now
+            try:
+                parts[key] = TablePart.of(opener(key))
+            except IntakeNWBError as exc:
+                warnings.warn(f"{where[key]} changed since the catalog was built and is left "
+                              f"out of {entry}: {exc}", IntakeNWBWarning, stacklevel=3)
         frame = self.indexed_frame(entry, relocate)
         if stale:
             frame = frame.filter(~pl.col(NWB_PATH).is_in([where[k] for k in stale]))

@@ -226,7 +226,7 @@ class IndexOrigin(Origin):
 
         _, parts, indexed = self.lab.parts(self.entry, opener, stale=stale,
                                            relocate=self._relocate)
-        chosen = [parts[k] for k in keys]
+        chosen = [parts[k] for k in keys if k in parts]
         if scan.resolve_regions:  # region targets are not in the index: describe them now
             chosen = [TablePart.of(p.reader, True) for p in chosen]
         return scan_parts(chosen, path, scan, None if scan.resolve_regions else indexed)

@@ -1,0 +1,130 @@
+"""What a warm catalog read does per file, counted, so the lab index cannot regress silently.
+
+A catalog's lab index answers scalar columns and session metadata from its own parquet files:
+reading them opens no file's zarr group and, over HTTP, sends no request once the files were
+found unchanged (or with staleness checks off). Ragged columns open exactly the files whose
+rows are kept. Values equal a direct scan of the files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import intake
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import intake_nwb
+from intake_nwb.config import config
+from intake_nwb.errors import StaleReferenceError
+from intake_nwb.sample import write_session
+from intake_nwb.store import open as store_open
+from tests.support.http_server import RangeHTTPServer
+
+N = 6
+SORT = ["_nwb_path", "_table_index"]
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("lab")
+    return [write_session(folder / f"ses-{i}.nwb", session_index=i, seed=i, n_units=4 + i,
+                          spikes_per_unit=40, n_trials=12, duration_s=30.0, behavior_rate=5.0,
+                          n_electrodes=4) for i in range(N)]
+
+
+@pytest.fixture()
+def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The sources whose zarr group was opened (every store is made by ``_open_group``)."""
+    names: list[str] = []
+    real = store_open._open_group
+
+    def counting(store: Any, name: str, source: str, *args: Any, **kwargs: Any) -> Any:
+        names.append(source)
+        return real(store, name, source, *args, **kwargs)
+
+    monkeypatch.setattr(store_open, "_open_group", counting)
+    yield names
+
+
+def _catalog(sources: list[Any], folder: Path, **kwargs: Any) -> Any:
+    path = intake_nwb.build_catalog(sources, folder / "catalog.yaml", progress=False, **kwargs)
+    return intake.open_catalog(str(path))
+
+
+def test_warm_scalar_columns_and_sessions_open_no_file(sessions: list[Path], tmp_path: Path,
+                                                       opened: list[str]) -> None:
+    cat = _catalog([str(p) for p in sessions], tmp_path)
+    opened.clear()
+    units = cat.units(exclude_array_columns=True).read()
+    trials = cat.trials.read()
+    meta = cat.sessions.read()
+    assert opened == []  # all of it from the index's parquet files
+    direct = intake_nwb.scan_nwb([str(p) for p in sessions], "/units",
+                                 exclude_array_columns=True, refs_dir=tmp_path / "direct")
+    assert_frame_equal(units.sort(SORT), direct.collect().sort(SORT), check_column_order=False)
+    assert trials.height == N * 12 and meta.height == N
+    assert sorted(meta["session_id"].to_list()) == sorted(
+        intake_nwb.get_metadata_df([str(p) for p in sessions], progress=False,
+                                   refs_dir=tmp_path / "direct")["session_id"].to_list())
+
+
+def test_ragged_columns_open_only_the_files_kept(sessions: list[Path], tmp_path: Path,
+                                                 opened: list[str]) -> None:
+    cat = _catalog([str(p) for p in sessions], tmp_path)
+    opened.clear()
+    one = str(sessions[2])
+    spikes = (cat.units.to_lazy().filter(pl.col("_nwb_path") == one)
+              .select("_table_index", "spike_times").collect())
+    assert opened == [one]
+    direct = (intake_nwb.scan_nwb(one, "/units", refs_dir=tmp_path / "direct")
+              .select("_table_index", "spike_times").collect())
+    assert_frame_equal(spikes.sort("_table_index"), direct.sort("_table_index"))
+
+
+def test_a_changed_file_is_never_read_from_the_index(sessions: list[Path], tmp_path: Path
+                                                     ) -> None:
+    lab = [Path(shutil.copy(p, tmp_path / p.name)) for p in sessions[:3]]
+    cat = _catalog([str(p) for p in lab], tmp_path / "cat")
+    before = cat.units(exclude_array_columns=True).read()
+    write_session(lab[1], session_index=9, seed=9, n_units=11, spikes_per_unit=40, n_trials=12,
+                  duration_s=30.0, behavior_rate=5.0, n_electrodes=4)
+    with pytest.raises(StaleReferenceError, match=lab[1].name):
+        cat.units(exclude_array_columns=True).read()
+    after = cat.units(exclude_array_columns=True, on_stale="reindex").read()
+    changed = after.filter(pl.col("_nwb_path") == str(lab[1]))
+    assert changed.height == 11  # the new file's rows, not the index's 5
+    kept = pl.col("_nwb_path") != str(lab[1])
+    assert_frame_equal(after.filter(kept).sort(SORT), before.filter(kept).sort(SORT),
+                       check_column_order=False)
+
+
+def test_http_reads_send_no_request_once_files_were_found_unchanged(
+        sessions: list[Path], tmp_path: Path, http_server: RangeHTTPServer,
+        opened: list[str]) -> None:
+    urls = [http_server.upload(p, f"lab-index/{p.name}") for p in sessions]
+    cat = _catalog(urls, tmp_path)
+    http_server.reset_stats()
+    opened.clear()
+    with config.set(cache_dir=str(tmp_path / "user-cache")):
+        cat.units(exclude_array_columns=True).read()
+        assert http_server.stats()["requests"] <= N  # one identity request per file at most
+        http_server.reset_stats()
+        cat.units(exclude_array_columns=True).read()
+        cat.sessions.read()
+        assert http_server.stats()["requests"] == 0  # found unchanged moments ago
+    with config.set(cache_dir=str(tmp_path / "another-cache")):
+        cat.units(exclude_array_columns=True, check_stale=False).read()
+    assert http_server.stats()["requests"] == 0 and opened == []
+
+
+def test_catalog_yaml_does_not_grow_with_files(sessions: list[Path], tmp_path: Path) -> None:
+    small = intake_nwb.build_catalog([str(p) for p in sessions[:2]], tmp_path / "a/cat.yaml",
+                                     progress=False)
+    large = intake_nwb.build_catalog([str(p) for p in sessions], tmp_path / "b/cat.yaml",
+                                     progress=False)
+    assert abs(large.stat().st_size - small.stat().st_size) < 200  # the files live in the index
