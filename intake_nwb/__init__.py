@@ -6,9 +6,27 @@ The public API, re-exported from the layers that implement it. Names are importe
 Examples
 --------
 >>> import intake_nwb
->>> refs = intake_nwb.index("lab/*.nwb")  # doctest: +SKIP
->>> intake_nwb.scan_nwb(list(refs.values()), "/units").collect()  # doctest: +SKIP
->>> intake_nwb.get_df("lab/*.nwb", "trials", as_polars=False)  # lazynwb's call  # doctest: +SKIP
+>>> refs = intake_nwb.index("lab/*.nwb")  # {file: its reference file}, made once
+>>> len(refs)
+4
+>>> units = intake_nwb.scan_nwb(list(refs.values()), "/units")  # lazy: nothing read yet
+>>> units.select("id", "quality", "firing_rate").head(3).collect()
+shape: (3, 3)
+┌─────┬─────────┬─────────────┐
+│ id  ┆ quality ┆ firing_rate │
+│ --- ┆ ---     ┆ ---         │
+│ i64 ┆ str     ┆ f64         │
+╞═════╪═════════╪═════════════╡
+│ 0   ┆ mua     ┆ 0.32        │
+│ 1   ┆ mua     ┆ 7.68        │
+│ 2   ┆ good    ┆ 5.046667    │
+└─────┴─────────┴─────────────┘
+>>> trials = intake_nwb.get_df("lab/*.nwb", "trials", as_polars=False)  # lazynwb's call
+>>> type(trials).__name__, trials.shape
+('DataFrame', (800, 10))
+>>> cat = intake_nwb.open_catalog("lab/catalog.yaml")  # checked, then opened with intake
+>>> cat.sessions
+sessions: 4 sessions, 2 subjects, 2023-12-31 19:33:00+00:00 to 2024-01-08 18:30:00+00:00
 
 lazynwb's public names are here too (``get_df``, ``scan_nwb``, ``get_sql_context``,
 ``convert_nwb_tables``, ``get_spike_times_in_intervals``, ``NWB_PATH_COLUMN_NAME``...): a

@@ -642,12 +642,13 @@ def write_session(
 
     Examples
     --------
-    >>> p = write_session(tmp / "one.nwb", n_units=10, spikes_per_unit=100, n_trials=20,
-    ...                   duration_s=60.0, lfp_channels=4)  # doctest: +SKIP
+    >>> p = write_session("one.nwb", n_units=10, spikes_per_unit=100, n_trials=20,
+    ...                   duration_s=60.0, lfp_channels=4)
     >>> from pynwb import NWBHDF5IO
-    >>> with NWBHDF5IO(p, "r") as io:  # doctest: +SKIP
-    ...     io.read().units.to_dataframe().shape
-    (10, 9)
+    >>> with NWBHDF5IO(p, "r") as io:
+    ...     nwbfile = io.read()
+    ...     nwbfile.units.to_dataframe().shape, nwbfile.acquisition["lfp"].data.shape
+    ((10, 9), (60000, 4))
     """
     try:
         import h5py
@@ -815,10 +816,15 @@ def write_sample_lab(
 
     Examples
     --------
-    >>> paths = write_sample_lab("lab", n_sessions=2, progress=False)  # doctest: +SKIP
-    >>> [p.name for p in paths]  # doctest: +SKIP
+    >>> paths = write_sample_lab("new-lab", n_sessions=2, progress=False)
+    >>> [p.name for p in paths]
     ['sub-001_ses-001.nwb', 'sub-001_ses-002.nwb']
-    >>> write_sample_lab("big", size="100MB", lfp_channels=384)  # doctest: +SKIP
+    >>> import h5py
+    >>> paths = write_sample_lab("gzip-lab", n_sessions=1, layout="chunked", compression="gzip",
+    ...                          progress=False)
+    >>> with h5py.File(paths[0]) as f:
+    ...     f["units/spike_times"].compression
+    'gzip'
     """
     from tqdm.auto import tqdm
 

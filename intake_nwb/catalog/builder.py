@@ -61,9 +61,12 @@ class BuildReport:
 
     Examples
     --------
-    >>> report = build("data/*.nwb", "lab/catalog.yaml")  # doctest: +SKIP
-    >>> report.inspected, report.reused, report.written  # doctest: +SKIP
-    (['/data/ses-3.nwb'], ['/data/ses-1.nwb', '/data/ses-2.nwb'], True)
+    >>> report = build("lab/sub-001_*.nwb", "subjects/catalog.yaml")
+    >>> len(report.inspected), len(report.reused), report.written
+    (2, 0, True)
+    >>> report = build("lab/*.nwb", "subjects/catalog.yaml")  # two more files
+    >>> [Path(f).name for f in report.inspected]  # the others are reused as they were
+    ['sub-002_ses-003.nwb', 'sub-002_ses-004.nwb']
     """
 
     path: Path
@@ -125,11 +128,14 @@ def build_catalog(sources: Any, path: str | os.PathLike[str], *,
     Examples
     --------
     >>> import intake, intake_nwb
-    >>> cat_path = intake_nwb.build_catalog("sessions/*.nwb", "lab/catalog.yaml")
-    ... # doctest: +SKIP
-    >>> cat = intake.open_catalog(cat_path)  # doctest: +SKIP
-    >>> cat.units.read()  # /units of every file, from the lab index  # doctest: +SKIP
-    >>> cat.files.sub_001_ses_001.trials.to_pandas()  # one file's table  # doctest: +SKIP
+    >>> cat_path = intake_nwb.build_catalog("lab/*.nwb", "lab/catalog.yaml")
+    >>> cat_path.name
+    'catalog.yaml'
+    >>> cat = intake.open_catalog(cat_path)
+    >>> cat.units.read().shape  # /units of every file, from the lab index
+    (160, 13)
+    >>> cat.files.sub_001_ses_001.trials.to_pandas().shape  # one file's table
+    (200, 10)
     """
     return build(sources, path, refs_dir=refs_dir, name=name, description=description,
                  storage_options=storage_options, progress=progress, errors=errors,

@@ -39,7 +39,7 @@ def resolve_sources(sources: Any, storage_options: Mapping[str, Any] | None = No
 
     Examples
     --------
-    >>> resolve_sources(["/lab//refs/a.nwb.0123456789ab.json"])  # doctest: +SKIP
+    >>> resolve_sources(["/lab//refs/a.nwb.0123456789ab.json"])
     ['/lab/refs/a.nwb.0123456789ab.json']
     """
     items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)

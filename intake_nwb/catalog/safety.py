@@ -121,8 +121,17 @@ def check_catalog(path: str | os.PathLike[str], *,
 
     Examples
     --------
-    >>> report = check_catalog("lab/catalog.yaml")  # doctest: +SKIP
-    >>> print(report.describe())  # doctest: +SKIP
+    >>> report = check_catalog("lab/catalog.yaml")
+    >>> print(report.describe())  # doctest: +ELLIPSIS
+    catalog lab/catalog.yaml
+      entries: 8 (nwb_files, nwb_metadata, nwb_table, nwb_timeseries)
+      local files read: 8
+        .../lab/sub-001_ses-001.nwb
+        .../lab/refs/sub-001_ses-001.nwb...json
+    ...
+      hosts contacted: none
+      plugins imported: none
+      problems: none
     """
     path = os.fspath(path)
     report = CatalogReport(path)
@@ -214,8 +223,14 @@ def open_catalog(path: str | os.PathLike[str], *, trusted: bool = False,
 
     Examples
     --------
-    >>> cat = open_catalog("received/catalog.yaml", allow_paths=["/mnt/lab"])  # doctest: +SKIP
-    >>> cat.units.read()  # doctest: +SKIP
+    >>> from intake_nwb import build_catalog
+    >>> received = build_catalog("lab/*.nwb", "received/catalog.yaml")  # files outside it
+    >>> open_catalog(received)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    intake_nwb...UnsafeCatalogError: ... reads 4 local file(s) outside the catalog folder...
+    >>> cat = open_catalog(received, allow_paths=["lab"])
+    >>> cat.units.read().shape
+    (160, 13)
     """
     import intake
 

@@ -18,6 +18,7 @@ URLs); ``dandi://`` URLs read assets through fsspec (:mod:`intake_nwb.sources.da
 Examples
 --------
 >>> import intake, intake_nwb
+>>> # needs the DANDI archive (internet)
 >>> intake_nwb.dandi_catalog("000006", "0.220126.1855", "dandi_000006.yaml",
 ...                          max_assets=2)  # doctest: +SKIP
 PosixPath('dandi_000006.yaml')

@@ -70,6 +70,7 @@ def dandi_catalog(dandiset_id: str, version: str | None = None,
     Examples
     --------
     >>> import intake, intake_nwb
+    >>> # needs the DANDI archive (internet)
     >>> intake_nwb.dandi_catalog("DANDI:000006/0.220126.1855",
     ...                          glob="sub-anm369962/*")  # doctest: +SKIP
     >>> cat = intake.open_catalog("dandi_000006.yaml")  # doctest: +SKIP

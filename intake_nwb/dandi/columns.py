@@ -32,6 +32,7 @@ def dandi_session_columns(urls: Sequence[str], *,
 
     Examples
     --------
+    >>> # needs the DANDI archive (internet)
     >>> dandi_session_columns(["dandi://dandi/000006@0.220126.1855/sub-anm369962/"
     ...                        "sub-anm369962_ses-20170316.nwb"]).row(0)  # doctest: +SKIP
     ('dandi://dandi/000006@0.220126.1855/sub-anm369962/sub-anm369962_ses-20170316.nwb',

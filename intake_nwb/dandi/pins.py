@@ -221,6 +221,7 @@ def verify_pins(pins: Mapping[str, Mapping[str, Any]] | None,
 
     Examples
     --------
+    >>> # needs a pinned DANDI catalog's entry and the DANDI archive (internet)
     >>> relocate = verify_pins(entry_args["pins"], ["refs/ses-1.nwb.0123456789ab.json"])
     ... # doctest: +SKIP
     >>> scan_nwb(sources, "/units", relocate=relocate)  # doctest: +SKIP
@@ -267,6 +268,7 @@ def read_pins(catalog: str | os.PathLike[str]) -> dict[str, Any]:
 
     Examples
     --------
+    >>> # needs a catalog built by dandi_catalog (from the DANDI archive, internet)
     >>> read_pins("dandi_000006.yaml")["version"]  # doctest: +SKIP
     '0.220126.1855'
     """

@@ -25,6 +25,7 @@ class DandiSelection:
 
     Examples
     --------
+    >>> # needs the DANDI archive (internet)
     >>> sel = select_dandi_assets("DANDI:000006/0.220126.1855",
     ...                           glob="sub-anm369962/*")  # doctest: +SKIP
     >>> sel.urls[0]  # doctest: +SKIP
@@ -76,6 +77,7 @@ def resolve_dandiset(dandiset: str, version: str | None = None, *,
 
     Examples
     --------
+    >>> # needs the DANDI archive (internet)
     >>> resolve_dandiset("https://dandiarchive.org/dandiset/000006").version  # doctest: +SKIP
     '0.220126.1855'
     """
@@ -181,6 +183,7 @@ def get_dandi_assets(dandiset_id: str, version: str | None = None, *, glob: str 
 
     Examples
     --------
+    >>> # needs the DANDI archive (internet)
     >>> assets = get_dandi_assets("000006", "0.220126.1855", glob="sub-anm369962/*")
     ... # doctest: +SKIP
     >>> assets[0].path, assets[0].size, assets[0].etag  # doctest: +SKIP
@@ -199,6 +202,8 @@ def get_dandi_urls(dandiset_id: str, version: str | None = None, *, glob: str | 
 
     Examples
     --------
+    >>> import intake_nwb
+    >>> # needs the DANDI archive (internet)
     >>> urls = get_dandi_urls("DANDI:000006/0.220126.1855", max_assets=3)  # doctest: +SKIP
     >>> urls[0]  # doctest: +SKIP
     'dandi://dandi/000006@0.220126.1855/sub-anm369962/sub-anm369962_ses-20170316.nwb'
@@ -222,6 +227,7 @@ def get_dandi_sources(dandiset_id: str, version: str | None = None, *, glob: str
     Examples
     --------
     >>> import intake_nwb
+    >>> # needs the DANDI archive (internet)
     >>> urls = intake_nwb.get_dandi_sources("000006", "0.220126.1855", max_assets=3)
     ... # doctest: +SKIP
     >>> intake_nwb.get_df(urls, "/units")  # doctest: +SKIP

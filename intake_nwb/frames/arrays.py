@@ -50,10 +50,13 @@ class NWBBackendArray(BackendArray):
 
     Examples
     --------
-    >>> arr = NWBBackendArray(spec, "/acquisition/lfp/data", (2_500_000, 384),
-    ...                       np.dtype("int16"))  # doctest: +SKIP
-    >>> arr[indexing.BasicIndexer((slice(1000, 1010), slice(0, 4)))].shape  # doctest: +SKIP
-    (10, 4)
+    >>> from intake_nwb.store import open_store
+    >>> spec = StoreSpec.of(open_store("session.nwb"))
+    >>> arr = NWBBackendArray(spec, "/acquisition/lfp/data", (300_000, 4), np.dtype("int16"))
+    >>> arr[indexing.BasicIndexer((slice(1000, 1003), slice(0, 4)))]  # reads 3 rows
+    array([[ -80,  -92,  -62,  -42],
+           [ -96,  -62,  -36,  -53],
+           [-127,  -66,  -58,  -75]], dtype=int16)
     """
 
     __slots__ = ("_factors", "_lock", "decode", "dtype", "manager", "path", "scaling", "shape",

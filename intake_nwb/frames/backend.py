@@ -175,9 +175,18 @@ class NWBBackendEntrypoint(BackendEntrypoint):
     Examples
     --------
     >>> import xarray as xr
-    >>> ds = xr.open_dataset("ses.nwb", engine="nwb", group="/units")  # doctest: +SKIP
-    >>> tree = xr.open_datatree("ses.nwb", engine="nwb")  # doctest: +SKIP
-    >>> tree["acquisition/lfp"].dataset  # doctest: +SKIP
+    >>> units = xr.open_dataset("session.nwb", engine="nwb", group="/units")
+    >>> units.sizes  # doctest: +NORMALIZE_WHITESPACE
+    Frozen({'id': 40, 'spike_times_element': 112480, 'electrodes_element': 40,
+            'waveform_mean_dim_1': 82})
+    >>> tree = xr.open_datatree("session.nwb", engine="nwb")
+    >>> list(tree.children)
+    ['acquisition', 'analysis', 'general', 'intervals', 'processing', 'stimulus', 'units']
+    >>> lfp = tree["acquisition/lfp"].dataset
+    >>> lfp["lfp"].sizes
+    Frozen({'time': 300000, 'channel': 4})
+    >>> sorted(lfp.coords)
+    ['channel', 'electrode_index', 'group_name', 'location', 'time']
     """
 
     description = "NWB files (HDF5 through reference files, Zarr NWB) with intake-nwb"

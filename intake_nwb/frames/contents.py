@@ -48,9 +48,17 @@ def get_internal_paths(nwb_path: Source, include_child_datasets: bool = False,
 
     Examples
     --------
-    >>> get_internal_paths("ses-1.nwb")["/units"]  # doctest: +SKIP
-    'Units'
-    >>> list(get_internal_paths("ses-1.nwb", include_table_columns=True))[:3]  # doctest: +SKIP
+    >>> get_internal_paths("session.nwb")  # doctest: +NORMALIZE_WHITESPACE
+    {'/acquisition/lfp': 'ElectricalSeries',
+     '/general/extracellular_ephys/electrodes': 'ElectrodesTable',
+     '/intervals/trials': 'TimeIntervals',
+     '/processing/behavior/Position/position': 'SpatialSeries',
+     '/processing/behavior/running_speed': 'TimeSeries', '/units': 'Units'}
+    >>> [p for p in get_internal_paths("session.nwb", include_table_columns=True)
+    ...  if p.startswith("/intervals/trials/")]  # doctest: +NORMALIZE_WHITESPACE
+    ['/intervals/trials/contrast', '/intervals/trials/id', '/intervals/trials/reaction_time',
+     '/intervals/trials/response', '/intervals/trials/start_time',
+     '/intervals/trials/stim_name', '/intervals/trials/stop_time']
     """
     return internal_paths(open_reader(nwb_path, **open_kwargs),
                           include_child_datasets=include_child_datasets,
@@ -68,8 +76,9 @@ def get_internal_path_info(nwb_path: Source, include_child_datasets: bool = Fals
 
     Examples
     --------
-    >>> get_internal_path_info("ses-1.nwb")["/units"]["is_table"]  # doctest: +SKIP
-    True
+    >>> info = get_internal_path_info("session.nwb")["/units"]
+    >>> info["neurodata_type"], info["is_table"], info["is_timeseries"]
+    ('Units', True, False)
     """
     nwb = open_reader(nwb_path, **open_kwargs)
     paths = internal_paths(nwb, include_child_datasets=include_child_datasets,
@@ -86,7 +95,7 @@ def get_attrs(nwb_path: Source, internal_path: str, exclude_private: bool = True
 
     Examples
     --------
-    >>> get_attrs("ses-1.nwb", "/units")["colnames"][:2]  # doctest: +SKIP
+    >>> get_attrs("session.nwb", "/units")["colnames"][:2]
     ['spike_times', 'electrodes']
     """
     return attributes(open_reader(nwb_path, **open_kwargs), internal_path,
@@ -112,8 +121,8 @@ def consolidate_attrs(nwb_paths: Any, internal_path: str, exclude_private: bool 
 
     Examples
     --------
-    >>> consolidate_attrs("lab/*.nwb", "/units")["/units"]["description"]  # doctest: +SKIP
-    {'common': 'sorted units', '/lab/ses-3.nwb': 'curated units'}
+    >>> consolidate_attrs("lab/*.nwb", "/units")["/units"]["description"]  # all 4 files agree
+    {'common': 'sorted units (synthetic, Kilosort-like)'}
     """
     path = "/" + internal_path.strip("/")
     stores = open_stores(nwb_paths, errors=errors, **config.open_kwargs(**open_kwargs))
@@ -176,9 +185,9 @@ def get_table_column_metadata(nwb_path: Source, table_path: str, skip_references
 
     Examples
     --------
-    >>> cols = get_table_column_metadata("ses-1.nwb", "units")  # doctest: +SKIP
-    >>> [(c.name, c.is_ragged, c.length) for c in cols][:2]  # doctest: +SKIP
-    [('spike_times', True, 40), ('electrodes', True, 40)]
+    >>> cols = get_table_column_metadata("session.nwb", "units")
+    >>> [(c.name, c.is_ragged, c.length) for c in cols][:3]
+    [('spike_times', True, 40), ('electrodes', True, 40), ('waveform_mean', False, 40)]
     """
     open_kwargs.pop("use_thread_pool", None)  # lazynwb's scheduling option: nothing to choose
     nwb = open_reader(nwb_path, **open_kwargs)

@@ -221,9 +221,13 @@ def write_table(frame: pl.LazyFrame, path: str | os.PathLike[str], *,
 
     Examples
     --------
-    >>> lf = scan_nwb("lab/*.nwb", "units")  # doctest: +SKIP
-    >>> write_table(lf, "units.parquet", files=lf.select("_nwb_path").unique()
-    ...             .collect().to_series().to_list())  # doctest: +SKIP
+    >>> from intake_nwb import scan_nwb
+    >>> lf = scan_nwb("lab/*.nwb", "units")
+    >>> files = lf.select("_nwb_path").unique().collect().to_series().to_list()
+    >>> write_table(lf, "units.parquet", files=files).name
+    'units.parquet'
+    >>> pl.read_parquet("units.parquet").shape
+    (160, 13)
     """
     fmt = _format(output_format)
     path = Path(path)
@@ -305,9 +309,21 @@ def convert_nwb_tables(nwb_sources: Any, output_dir: str | os.PathLike[str], *,
 
     Examples
     --------
-    >>> convert_nwb_tables("lab/*.nwb", "exported")  # doctest: +SKIP
-    {'/general': PosixPath('exported/general.parquet'), '/units': ..., ...}
-    >>> pl.scan_parquet("exported/units/**/*.parquet", hive_partitioning=True)  # doctest: +SKIP
+    >>> out = convert_nwb_tables("lab/*.nwb", "exported")
+    >>> {table: path.name for table, path in out.items()}  # doctest: +NORMALIZE_WHITESPACE
+    {'/general': 'general.parquet', '/general/subject': 'subject.parquet',
+     '/general/extracellular_ephys/electrodes': 'electrodes.parquet',
+     '/intervals/trials': 'trials.parquet', '/units': 'units.parquet'}
+    >>> pl.read_parquet(out["/units"]).shape
+    (160, 13)
+    >>> parts = convert_nwb_tables("lab/*.nwb", "by-session", partitioned=True,
+    ...                            table_names=["units"])
+    >>> sorted(p.name for p in parts["/units"].iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['_session=sub-001_ses-001', '_session=sub-001_ses-002', '_session=sub-002_ses-003',
+     '_session=sub-002_ses-004']
+    >>> lf = pl.scan_parquet(parts["/units"] / "**/*.parquet", hive_partitioning=True)
+    >>> lf.filter(pl.col("_session") == "sub-002_ses-003").select(pl.len()).collect().item()
+    40
     """
     if write_kwargs.pop("session_subdirs", False):
         raise TypeError("session_subdirs (lazynwb: a folder per session) is not written; "

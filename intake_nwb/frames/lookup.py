@@ -50,8 +50,11 @@ def get_timeseries(source: Any = None, path: str | None = None, *, search: str |
 
     Examples
     --------
-    >>> ts = get_timeseries("ses-1.nwb", "lick_left_times")  # doctest: +SKIP
-    >>> ts.unit, ts.timestamps.values[:3]  # doctest: +SKIP
+    >>> ts = get_timeseries("session.nwb", "running_speed")  # a term: found by its name
+    >>> ts.attrs["path"], ts.attrs["unit"], ts.sizes
+    ('/processing/behavior/running_speed', 'cm/s', Frozen({'time': 18000}))
+    >>> ts.timestamps.values[:3]
+    array([0.00249028, 0.0181167 , 0.03357965])
     """
     from .timeseries import get_timeseries as arrays
 
@@ -82,8 +85,10 @@ def get(nwb_data_sources: Any, search_term: str, *, as_df: bool = False,
 
     Examples
     --------
-    >>> get("lab/*.nwb", "trials")  # doctest: +SKIP
-    >>> get("ses-1.nwb", "running_speed").sel(time=slice(0, 10))  # doctest: +SKIP
+    >>> get("lab/*.nwb", "trials").shape  # a table: polars, rows of every file
+    (800, 10)
+    >>> get("session.nwb", "running_speed").sel(time=slice(0, 10)).sizes  # a TimeSeries
+    Frozen({'time': 600})
     """
     open_keys = ("storage_options", "refs_dir", "cache")
     sources = expand(nwb_data_sources, kwargs.get("storage_options"))

@@ -36,7 +36,18 @@ def get_metadata_df(sources: Any = None, *, progress: bool | None = None,
 
     Examples
     --------
-    >>> get_metadata_df("lab/*.nwb").select("subject_id", "session_start_time")  # doctest: +SKIP
+    >>> get_metadata_df("lab/*.nwb").select("subject_id", "session_id", "session_start_time")
+    shape: (4, 3)
+    ┌────────────┬────────────┬─────────────────────────┐
+    │ subject_id ┆ session_id ┆ session_start_time      │
+    │ ---        ┆ ---        ┆ ---                     │
+    │ str        ┆ str        ┆ datetime[μs, UTC]       │
+    ╞════════════╪════════════╪═════════════════════════╡
+    │ 001        ┆ 001        ┆ 2023-12-31 19:33:00 UTC │
+    │ 001        ┆ 002        ┆ 2024-01-01 18:33:00 UTC │
+    │ 002        ┆ 003        ┆ 2024-01-07 19:56:00 UTC │
+    │ 002        ┆ 004        ┆ 2024-01-08 18:30:00 UTC │
+    └────────────┴────────────┴─────────────────────────┘
     """
     lazynwb = {k: kwargs.pop(k) for k in list(kwargs) if k in ("nwb_path_or_paths",
                                                               "disable_progress")}

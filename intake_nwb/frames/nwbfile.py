@@ -38,10 +38,13 @@ class LazyNWB:
 
     Examples
     --------
-    >>> nwb = open_nwb("ses-1.nwb")  # doctest: +SKIP
-    >>> nwb.units.select("spike_times").head()  # doctest: +SKIP
-    >>> nwb.subject.age, nwb.session_description  # doctest: +SKIP
-    ('P90D', 'Visual detection task')
+    >>> nwb = open_nwb("session.nwb")
+    >>> nwb.units.shape  # a polars DataFrame, read when first asked for
+    (40, 13)
+    >>> nwb.units["spike_times"].list.len()[:3].to_list()
+    [96, 2304, 1514]
+    >>> nwb.subject.age, nwb.session_id, nwb.lab
+    ('P90D', '001', 'Sample Lab')
     """
 
     def __init__(self, source: str | os.PathLike[str], *,

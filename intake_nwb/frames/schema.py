@@ -151,7 +151,7 @@ def supertype(a: pl.DataType, b: pl.DataType) -> pl.DataType | None:
     --------
     >>> supertype(pl.Int32(), pl.Float64())
     Float64
-    >>> supertype(pl.Array(pl.Float64, 82), pl.List(pl.Float32))
+    >>> supertype(pl.Array(pl.Float64(), 82), pl.List(pl.Float32()))
     List(Float64)
     >>> supertype(pl.Int64(), pl.List(pl.Int64)) is None
     True

@@ -97,11 +97,15 @@ def get_timeseries_across(sources: Any, path: str | None = None, *, search: str 
     Examples
     --------
     >>> tree = get_timeseries_across("lab/*.nwb", "/processing/behavior/running_speed")
-    ... # doctest: +SKIP
-    >>> tree["ses-001"].dataset  # doctest: +SKIP
+    >>> list(tree.children)  # by session_id
+    ['001', '002', '003', '004']
+    >>> tree["001"].dataset["running_speed"].sizes
+    Frozen({'time': 18000})
     >>> ds = get_timeseries_across("lab/*.nwb", "/acquisition/lfp", stack=True)
-    ... # doctest: +SKIP
-    >>> ds["lfp"].sel(time=slice(0, 10)).mean("time")  # per session, lazily  # doctest: +SKIP
+    >>> ds["lfp"].sizes
+    Frozen({'session': 4, 'time': 300000, 'channel': 4})
+    >>> ds["lfp"].sel(time=slice(0, 10)).mean("time").sizes  # per session, lazily
+    Frozen({'session': 4, 'channel': 4})
     """
     stores = _stores(sources, storage_options, errors, refs_dir=refs_dir, cache=cache,
                      cache_dir=cache_dir, **open_kwargs)

@@ -94,9 +94,13 @@ def merge_array_column(df: Any, column_name: str, missing_ok: bool = True,
 
     Examples
     --------
+    >>> from intake_nwb import get_df
     >>> units = get_df("lab/*.nwb", "units").filter(pl.col("presence_ratio") > 0.9)
-    ... # doctest: +SKIP
-    >>> merge_array_column(units, "spike_times")  # reads those units' spikes  # doctest: +SKIP
+    >>> "spike_times" in units.columns  # get_df leaves array columns out
+    False
+    >>> units = merge_array_column(units, "spike_times")  # reads those 91 units' spikes only
+    >>> units.shape, units["spike_times"].list.len()[:3].to_list()
+    ((91, 11), [1514, 3172, 1761])
     """
     keys = _keys(df)
     values = read_column(keys, column_name, **scan_kwargs)
@@ -207,10 +211,24 @@ def get_spike_times_in_intervals(
 
     Examples
     --------
+    >>> from intake_nwb import get_df
     >>> units = get_df("lab/*.nwb", "units").filter(pl.col("quality") == "good")
-    ... # doctest: +SKIP
-    >>> get_spike_times_in_intervals(units, {"trial": (pl.col("start_time"),
-    ...     pl.col("stop_time"))}, as_counts=True)  # doctest: +SKIP
+    >>> counts = get_spike_times_in_intervals(
+    ...     units, {"n_spikes": (pl.col("start_time"), pl.col("stop_time"))}, as_counts=True,
+    ...     apply_obs_intervals=False, keep_only_necessary_cols=True)  # 62 units x 200 trials
+    >>> counts.shape
+    (12400, 4)
+    >>> counts.drop("_nwb_path").head(3)
+    shape: (3, 3)
+    ┌────────────────────┬────────────────────────┬──────────┐
+    │ _units_table_index ┆ _intervals_table_index ┆ n_spikes │
+    │ ---                ┆ ---                    ┆ ---      │
+    │ i64                ┆ i64                    ┆ i64      │
+    ╞════════════════════╪════════════════════════╪══════════╡
+    │ 2                  ┆ 0                      ┆ 6        │
+    │ 2                  ┆ 1                      ┆ 7        │
+    │ 2                  ┆ 2                      ┆ 3        │
+    └────────────────────┴────────────────────────┴──────────┘
     """
     if as_counts and align_times:
         raise ValueError("as_counts and align_times cannot be combined")

@@ -8,9 +8,20 @@ then only what the query needs (pushdown reaches each scan).
 
 Examples
 --------
->>> ctx = get_sql_context("lab/*.nwb")  # doctest: +SKIP
->>> ctx.execute("SELECT _nwb_path, count(*) AS n FROM units GROUP BY _nwb_path").collect()
-... # doctest: +SKIP
+>>> ctx = get_sql_context("lab/*.nwb")
+>>> ctx.tables()
+['electrodes', 'lfp', 'position', 'running_speed', 'session', 'subject', 'trials', 'units']
+>>> ctx.execute("SELECT subject_id, count(*) AS n_units FROM units JOIN session "
+...             "USING (_nwb_path) GROUP BY subject_id ORDER BY subject_id").collect()
+shape: (2, 2)
+┌────────────┬─────────┐
+│ subject_id ┆ n_units │
+│ ---        ┆ ---     │
+│ str        ┆ i64     │
+╞════════════╪═════════╡
+│ 001        ┆ 80      │
+│ 002        ┆ 80      │
+└────────────┴─────────┘
 """
 
 from __future__ import annotations

@@ -504,9 +504,30 @@ def scan_nwb(sources: Any = None, table_path: str | None = None, *,
     Examples
     --------
     >>> import polars as pl
-    >>> lf = scan_nwb("lab/*.nwb", "/units")  # doctest: +SKIP
-    >>> lf.filter(pl.col("presence_ratio") >= 0.9).select("spike_times").collect()  # doctest: +SKIP
-    >>> scan_nwb("lab/*.nwb", "trials").collect()  # /intervals/trials  # doctest: +SKIP
+    >>> lf = scan_nwb("lab/*.nwb", "/units")  # nothing read yet
+    >>> lf.filter(pl.col("presence_ratio") >= 0.9).select(
+    ...     "id", pl.col("spike_times").list.len().alias("n_spikes")).collect().head(3)
+    shape: (3, 2)
+    ┌─────┬──────────┐
+    │ id  ┆ n_spikes │
+    │ --- ┆ ---      │
+    │ i64 ┆ u32      │
+    ╞═════╪══════════╡
+    │ 2   ┆ 1514     │
+    │ 4   ┆ 3172     │
+    │ 9   ┆ 1761     │
+    └─────┴──────────┘
+    >>> scan_nwb("lab/*.nwb", "trials").group_by("stim_name").len().sort("stim_name").collect()
+    shape: (3, 2)
+    ┌────────────────┬─────┐
+    │ stim_name      ┆ len │
+    │ ---            ┆ --- │
+    │ str            ┆ u32 │
+    ╞════════════════╪═════╡
+    │ blank          ┆ 280 │
+    │ gratings       ┆ 252 │
+    │ natural_images ┆ 268 │
+    └────────────────┴─────┘
     """
     args = translate(lazynwb, sources=sources, table_path=table_path, errors=errors,
                      progress=progress, infer_schema_length=infer_schema_length,
@@ -571,8 +592,20 @@ def get_df(sources: Any = None, table_path: str | None = None, *,
 
     Examples
     --------
-    >>> get_df("lab/*.nwb", "trials", as_pandas=True)  # doctest: +SKIP
-    >>> get_df(None, "units", nwb_path_to_row_indices={"ses-1.nwb": [3, 0]})  # doctest: +SKIP
+    >>> trials = get_df("lab/*.nwb", "trials", as_pandas=True)
+    >>> type(trials).__name__, trials.shape
+    ('DataFrame', (800, 10))
+    >>> get_df(None, "units", nwb_path_to_row_indices={"session.nwb": [3, 0]}).select(
+    ...     "id", "presence_ratio", "quality")
+    shape: (2, 3)
+    ┌─────┬────────────────┬─────────┐
+    │ id  ┆ presence_ratio ┆ quality │
+    │ --- ┆ ---            ┆ ---     │
+    │ i64 ┆ f64            ┆ str     │
+    ╞═════╪════════════════╪═════════╡
+    │ 3   ┆ 0.383845       ┆ mua     │
+    │ 0   ┆ 0.692621       ┆ mua     │
+    └─────┴────────────────┴─────────┘
     """
     include = _names(include_column_names)
     if nwb_path_to_row_indices is not None:  # as in lazynwb, it names the files too

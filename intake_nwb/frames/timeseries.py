@@ -284,10 +284,10 @@ def timeseries_dataset(reader: TimeSeriesReader, spec: StoreSpec, *, scaled: boo
 
     Examples
     --------
-    >>> nwb, spec = open_nwb_reader("ses.nwb")  # doctest: +SKIP
-    >>> ds = timeseries_dataset(TimeSeriesReader(nwb, "/acquisition/lfp"), spec)  # doctest: +SKIP
-    >>> ds["lfp"].isel(time=slice(0, 10)).values.shape  # reads 10 rows  # doctest: +SKIP
-    (10, 384)
+    >>> nwb, spec = open_nwb_reader("session.nwb")
+    >>> ds = timeseries_dataset(TimeSeriesReader(nwb, "/acquisition/lfp"), spec)
+    >>> ds["lfp"].isel(time=slice(0, 10)).values.shape  # reads 10 rows
+    (10, 4)
     """
     name, variable, coords, notes = _describe(reader, spec, scaled=scaled, time=time)
     _warn(reader, notes)
@@ -374,10 +374,14 @@ def get_timeseries(source: SourceLike, path: str | None = None, *, search: str |
 
     Examples
     --------
-    >>> lfp = get_timeseries("session.nwb", "/acquisition/lfp")  # doctest: +SKIP
-    >>> lfp.sel(time=slice(10, 20)).mean("time").values  # reads 10 s only  # doctest: +SKIP
+    >>> lfp = get_timeseries("session.nwb", "/acquisition/lfp")
+    >>> lfp.sizes, lfp.dtype, lfp.attrs["units"]  # int16 counts scaled by conversion
+    (Frozen({'time': 300000, 'channel': 4}), dtype('float64'), 'volts')
+    >>> lfp.sel(time=slice(10, 20)).mean("time").shape  # reads 10 s only
+    (4,)
     >>> series = get_timeseries("session.nwb", search="SpatialSeries", match_all=True)
-    ... # doctest: +SKIP
+    >>> {path: s.sizes for path, s in series.items()}
+    {'/processing/behavior/Position/position': Frozen({'time': 18000, 'axis': 2})}
     """
     kind = _time_kind(decode_times, decode_timedelta)
     nwb, spec = open_nwb_reader(source, storage_options, refs_dir, cache, cache_dir)
@@ -484,8 +488,12 @@ def get_timeseries_dataset(source: SourceLike, group_path: str = "/acquisition",
 
     Examples
     --------
-    >>> ds = get_timeseries_dataset("ophys.nwb", "/processing/ophys")  # doctest: +SKIP
-    >>> ds["Deconvolved"].isel(time=slice(0, 100)).mean("time").values  # doctest: +SKIP
+    >>> get_timeseries_dataset("session.nwb", "/processing/behavior")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    intake_nwb.errors.IntakeNWBError: ... do not share a time base ...
+    >>> ds = get_timeseries_dataset("session.nwb", "/processing/behavior", search="position")
+    >>> ds.sizes
+    Frozen({'axis': 2, 'time': 18000})
     """
     kind = _time_kind(decode_times, decode_timedelta)
     nwb, spec = open_nwb_reader(source, storage_options, refs_dir, cache, cache_dir)

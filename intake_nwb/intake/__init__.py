@@ -6,7 +6,9 @@ Importing this package imports nothing heavy: the drivers and readers modules lo
 Examples
 --------
 >>> import intake
->>> cat = intake.open_catalog("lab/catalog.yaml")  # doctest: +SKIP
+>>> cat = intake.open_catalog("lab/catalog.yaml")
+>>> cat.units
+units: table /units (160 rows, 13 columns), 4 files
 >>> from intake_nwb.intake import NWBTableSource
 >>> NWBTableSource.name
 'nwb_table'

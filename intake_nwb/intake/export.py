@@ -46,9 +46,20 @@ def catalog_sql_context(catalog: Any, **open_kwargs: Any) -> pl.SQLContext:
 
     Examples
     --------
-    >>> ctx = catalog_sql_context("lab/catalog.yaml")  # doctest: +SKIP
-    >>> ctx.execute("SELECT subject_id, count(*) FROM trials JOIN sessions "
-    ...             "USING (_nwb_path) GROUP BY subject_id").collect()  # doctest: +SKIP
+    >>> ctx = catalog_sql_context("lab/catalog.yaml")
+    >>> ctx.tables()
+    ['electrodes', 'sessions', 'trials', 'units']
+    >>> ctx.execute("SELECT subject_id, count(*) AS n_trials FROM trials JOIN sessions "
+    ...             "USING (_nwb_path) GROUP BY subject_id ORDER BY subject_id").collect()
+    shape: (2, 2)
+    ┌────────────┬──────────┐
+    │ subject_id ┆ n_trials │
+    │ ---        ┆ ---      │
+    │ str        ┆ i64      │
+    ╞════════════╪══════════╡
+    │ 001        ┆ 400      │
+    │ 002        ┆ 400      │
+    └────────────┴──────────┘
     """
     return pl.SQLContext({name: source.to_lazy() for name, source
                           in catalog_tables(catalog, **open_kwargs).items()})
@@ -72,7 +83,14 @@ def export_catalog(catalog: Any, output_dir: str | os.PathLike[str], *,
 
     Examples
     --------
-    >>> export_catalog("lab/catalog.yaml", "lab-export", partitioned=True)  # doctest: +SKIP
+    >>> out = export_catalog("lab/catalog.yaml", "lab-export", partitioned=True)
+    >>> {name: path.name for name, path in out.items()}  # doctest: +NORMALIZE_WHITESPACE
+    {'sessions': 'sessions.parquet', 'units': 'units.parquet', 'trials': 'trials.parquet',
+     'electrodes': 'electrodes.parquet'}
+    >>> sorted(p.name for p in out["units"].iterdir())  # one file per session
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['_session=sub-001_ses-001', '_session=sub-001_ses-002', '_session=sub-002_ses-003',
+     '_session=sub-002_ses-004']
     """
     tables = catalog_tables(catalog)
     if entries is not None:

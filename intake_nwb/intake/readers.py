@@ -24,11 +24,16 @@ Examples
 --------
 >>> import intake
 >>> from intake_nwb.intake.readers import NWB
->>> data = NWB("lab/*.nwb")  # doctest: +SKIP
->>> units = data.to_reader("polars:LazyFrame", table_path="/units")  # doctest: +SKIP
->>> units.read().collect()  # doctest: +SKIP
->>> cat = intake.entry.Catalog(); cat["units"] = units  # doctest: +SKIP
->>> units.PolarsEager.PolarsToPandas.read()  # a pandas DataFrame  # doctest: +SKIP
+>>> data = NWB("lab/*.nwb")
+>>> units = data.to_reader("polars:LazyFrame", table_path="/units")
+>>> type(units).__name__, units.read().collect().shape
+('NWBTableReader', (160, 13))
+>>> cat = intake.entry.Catalog(); cat["units"] = units
+>>> cat["units"].read().select("id", "quality").collect().shape
+(160, 2)
+>>> df = units.PolarsEager.PolarsToPandas.read()  # intake's converters apply
+>>> type(df).__name__, df.shape
+('DataFrame', (160, 13))
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ class NWB(FileData):
 
     Examples
     --------
-    >>> NWB("s3://lab/sessions/*.nwb", storage_options={"anon": True})  # doctest: +SKIP
+    >>> NWB("s3://lab/sessions/*.nwb", storage_options={"anon": True})  # nothing opened yet
+    NWB, {'url': 's3://lab/sessions/*.nwb', 'storage_options': {'anon': True}, 'metadata': {}}
     """
 
     # files and Zarr stores named as NWB, and our reference files (``<name>.nwb.<hash>.json``)
@@ -77,8 +83,8 @@ class NWBTableReader(_FromDriver, BaseReader):
 
     Examples
     --------
-    >>> NWBTableReader(NWB("lab/*.nwb"), table_path="/units").read().collect()
-    ... # doctest: +SKIP
+    >>> NWBTableReader(NWB("lab/*.nwb"), table_path="/units").read().collect().shape
+    (160, 13)
     """
 
     implements = {NWB}
@@ -100,7 +106,9 @@ class NWBTimeSeriesReader(_FromDriver, BaseReader):
 
     Examples
     --------
-    >>> NWBTimeSeriesReader(NWB("ses.nwb"), path="/acquisition/lfp").read()  # doctest: +SKIP
+    >>> lfp = NWBTimeSeriesReader(NWB("session.nwb"), path="/acquisition/lfp").read()
+    >>> lfp.sizes, lfp.chunks is not None  # dask-backed: nothing read yet
+    (Frozen({'time': 300000, 'channel': 4}), True)
     """
 
     implements = {NWB}
@@ -118,7 +126,8 @@ class NWBMetadataReader(_FromDriver, BaseReader):
 
     Examples
     --------
-    >>> NWBMetadataReader(NWB("lab/*.nwb")).read()  # doctest: +SKIP
+    >>> NWBMetadataReader(NWB("lab/*.nwb")).read()["subject_id"].to_list()
+    ['001', '001', '002', '002']
     """
 
     implements = {NWB}
@@ -137,7 +146,8 @@ class NWBDataTreeReader(BaseReader):
 
     Examples
     --------
-    >>> NWBDataTreeReader(NWB("ses.nwb")).read()["acquisition/lfp"]  # doctest: +SKIP
+    >>> NWBDataTreeReader(NWB("session.nwb")).read()["acquisition/lfp"]["lfp"].sizes
+    Frozen({'time': 300000, 'channel': 4})
     """
 
     implements = {NWB}

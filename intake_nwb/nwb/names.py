@@ -70,10 +70,12 @@ def resolve(nwb: NWBReader, name: str, *, exact: bool = False) -> tuple[str, Kin
 
     Examples
     --------
-    >>> resolve(nwb, "trials")  # doctest: +SKIP
+    >>> from intake_nwb.store import open_store
+    >>> nwb = NWBReader(open_store("session.nwb"))
+    >>> resolve(nwb, "trials")
     ('/intervals/trials', 'table')
-    >>> resolve(nwb, "lick_left_times")  # doctest: +SKIP
-    ('/acquisition/lick_times/lick_left_times', 'timeseries')
+    >>> resolve(nwb, "running_speed")
+    ('/processing/behavior/running_speed', 'timeseries')
     """
     for path in (normalize(name), TABLE_SHORTCUTS.get(str(name).strip("/"))):
         kind = kind_of(nwb, path) if path else None

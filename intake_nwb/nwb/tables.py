@@ -59,8 +59,11 @@ class TableReader:
 
     Examples
     --------
-    >>> t = TableReader(NWBReader(open_store("ses.nwb")), "/units")  # doctest: +SKIP
-    >>> t.read("spike_times", rows=np.array([0, 3])).offsets  # doctest: +SKIP
+    >>> from intake_nwb.store import open_store
+    >>> t = TableReader(NWBReader(open_store("session.nwb")), "/units")
+    >>> column = t.read("spike_times", rows=np.array([0, 3]))  # units 0 and 3
+    >>> column.offsets, column.values[:3]  # both units' spikes end to end, and their bounds
+    ([array([  0,  96, 997])], array([4.50438945, 6.14679028, 7.06478173]))
     """
 
     def __init__(self, nwb: NWBReader, path: str):

@@ -104,12 +104,13 @@ class TimeSeriesReader:
 
     Examples
     --------
-    >>> nwb = NWBReader(open_store("ses.nwb"))  # doctest: +SKIP
-    >>> ts = TimeSeriesReader(nwb, "/acquisition/lfp")  # doctest: +SKIP
-    >>> ts.dims, ts.shape, ts.time_base.rate  # doctest: +SKIP
-    (('time', 'channel'), (2500000, 384), 2500.0)
-    >>> ts.channel_coords()["channel"][:3]  # doctest: +SKIP
-    array([0, 1, 2])
+    >>> from intake_nwb.store import open_store
+    >>> nwb = NWBReader(open_store("session.nwb"))
+    >>> ts = TimeSeriesReader(nwb, "/acquisition/lfp")
+    >>> ts.dims, ts.shape, ts.time_base.rate
+    (('time', 'channel'), (300000, 4), 1000.0)
+    >>> ts.neurodata_type, ts.unit, ts.conversion
+    ('ElectricalSeries', 'volts', 1.95e-07)
     """
 
     def __init__(self, nwb: NWBReader, path: str):
@@ -212,9 +213,14 @@ class TimeSeriesReader:
 
         Examples
         --------
-        >>> files, frames, notes = ts.external_frames()  # doctest: +SKIP
-        >>> files[:3], frames[:3]  # doctest: +SKIP
-        (array(['m1.avi', 'm1.avi', 'm1.avi'], dtype=object), array([0, 1, 2]))
+        >>> from intake_nwb.store import open_store
+        >>> ts = TimeSeriesReader(NWBReader(open_store("movie.nwb")),
+        ...                       "/acquisition/behavior_video")
+        >>> ts.external_file, ts.starting_frame
+        (['m1.avi', 'm2.avi'], [0, 3])
+        >>> files, frames, notes = ts.external_frames()
+        >>> files[2:4], frames[2:4]
+        (array(['m1.avi', 'm2.avi'], dtype=object), array([2, 0]))
         """
         files = np.array(self.external_file or [], dtype=object)
         n = self.time_base.n
@@ -402,9 +408,14 @@ class TimeSeriesReader:
 
         Examples
         --------
-        >>> coords, left_out = ts.coordinates()  # doctest: +SKIP
-        >>> left_out  # doctest: +SKIP
-        ['/acquisition/ECoG/electrodes lists 2 rows for 10 channels: no channel coordinates']
+        >>> from intake_nwb.store import open_store
+        >>> ts = TimeSeriesReader(NWBReader(open_store("session.nwb")), "/acquisition/lfp")
+        >>> coords, left_out = ts.coordinates()
+        >>> [(c.name, c.dim, c.index) for c in coords]  # doctest: +NORMALIZE_WHITESPACE
+        [('electrode_index', 'channel', False), ('channel', 'channel', True),
+         ('location', 'channel', False), ('group_name', 'channel', False)]
+        >>> left_out  # e.g. an electrodes region of the wrong length would be named here
+        []
         """
         coords: list[Coordinate] = []
         notes: list[str] = []
@@ -514,8 +525,12 @@ class TimeSeriesReader:
 
         Examples
         --------
-        >>> ts.read(0, 10).shape  # doctest: +SKIP
-        (10, 384)
+        >>> from intake_nwb.store import open_store
+        >>> ts = TimeSeriesReader(NWBReader(open_store("session.nwb")), "/acquisition/lfp")
+        >>> ts.read(0, 3)  # int16 counts, as stored
+        array([[-150,  -65,  -26,  -64],
+               [-152,  -55,  -50,    4],
+               [-143,  -52,  -35,  -73]], dtype=int16)
         """
         if not self.has_data:
             what = "the frames are in external_file" if self.is_external else "no data"
@@ -665,10 +680,15 @@ def find_timeseries(nwb: NWBReader, search: str | None = None, match_all: bool =
 
     Examples
     --------
-    >>> find_timeseries(nwb, "ElectricalSeries", match_all=True)  # doctest: +SKIP
-    ['/acquisition/ElectricalSeries', '/processing/ecephys/LFP/ElectricalSeries']
-    >>> find_timeseries(nwb, "LFP")  # doctest: +SKIP
-    ['/processing/ecephys/LFP/ElectricalSeries']
+    >>> from intake_nwb.store import open_store
+    >>> nwb = NWBReader(open_store("session.nwb"))
+    >>> find_timeseries(nwb, "ElectricalSeries", match_all=True)  # a neurodata type
+    ['/acquisition/lfp']
+    >>> find_timeseries(nwb, "position")  # a name
+    ['/processing/behavior/Position/position']
+    >>> find_timeseries(nwb, "behavior")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    intake_nwb.errors.TimeSeriesNotFoundError: ...: 2 TimeSeries match 'behavior': ...
     """
     paths = timeseries_paths(nwb)
     if search is not None:

@@ -62,9 +62,12 @@ def index(sources: Any, *, refs_dir: str | os.PathLike[str] | None = None,
     Examples
     --------
     >>> import intake_nwb
-    >>> refs = intake_nwb.index("data/*.nwb", refs_dir="refs")  # doctest: +SKIP
-    >>> refs["/data/ses-1.nwb"]  # doctest: +SKIP
-    'refs/ses-1.nwb.3f1c9a0b2d4e.json'
+    >>> refs = intake_nwb.index("lab/*.nwb", refs_dir="refs")  # {source: its reference file}
+    >>> source, ref = next(iter(refs.items()))
+    >>> source  # doctest: +ELLIPSIS
+    '.../lab/sub-001_ses-001.nwb'
+    >>> ref  # named after the file, and a hash of its URL  # doctest: +ELLIPSIS
+    'refs/sub-001_ses-001.nwb....json'
     """
     results, failures = index_sources(
         expand(sources, storage_options), refs_dir=refs_dir,

@@ -35,6 +35,7 @@ Examples
 --------
 >>> import fsspec, intake_nwb.sources
 >>> fs = fsspec.filesystem("dandi")
+>>> # needs the DANDI archive (internet)
 >>> fs.glob("dandi://dandi/000006/sub-anm369962/*.nwb")[:1]  # doctest: +SKIP
 ['dandi/000006@0.220126.1855/sub-anm369962/sub-anm369962_ses-20170316.nwb']
 >>> fs.info("dandi://dandi/000006@0.220126.1855/sub-anm369962/"

@@ -179,7 +179,10 @@ class DandiClient:
 
     Examples
     --------
-    >>> client = DandiClient()  # doctest: +SKIP
+    >>> client = DandiClient()
+    >>> client.api_url
+    'https://api.dandiarchive.org/api'
+    >>> # needs the DANDI archive (internet)
     >>> [a.path for a in client.assets("000006", "0.220126.1855",
     ...                                glob="*ses-20170316*")]  # doctest: +SKIP
     ['sub-anm369962/sub-anm369962_ses-20170316.nwb']

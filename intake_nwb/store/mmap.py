@@ -18,8 +18,10 @@ stores, compressed or channel-split chunks, a missing chunk) is read through zar
 
 Examples
 --------
->>> mapped = map_array(store, store.group["acquisition/lfp/data"])  # doctest: +SKIP
->>> mapped[1000:3500, :4].shape  # doctest: +SKIP
+>>> from intake_nwb.store import open_store
+>>> store = open_store("session.nwb")
+>>> mapped = map_array(store, store.group["acquisition/lfp/data"])
+>>> mapped[1000:3500, :4].shape
 (2500, 4)
 """
 
@@ -204,9 +206,11 @@ class RowReader:
 
     Examples
     --------
-    >>> reader = row_reader(store, store.group["units/spike_times"])  # doctest: +SKIP
-    >>> reader[10:20].shape  # doctest: +SKIP
-    (10,)
+    >>> from intake_nwb.store import open_store
+    >>> store = open_store("session.nwb")
+    >>> reader = row_reader(store, store.group["units/spike_times"])
+    >>> reader[10:13]
+    array([34.67941615, 43.5548315 , 52.41284058])
     """
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, chunk_rows: int,

@@ -111,8 +111,11 @@ def open_store(source: str | os.PathLike[str] | Source, *,
 
     Examples
     --------
-    >>> store = open_store("session.nwb")  # doctest: +SKIP
-    >>> store.group["units/spike_times"][:10]  # doctest: +SKIP
+    >>> store = open_store("session.nwb")  # an HDF5 file: read through its references
+    >>> store  # doctest: +ELLIPSIS
+    NWBStore('.../session.nwb', kind='refs')
+    >>> store.group["units/spike_times"][:3]
+    array([4.50438945, 6.14679028, 7.06478173])
     """
     src = source if isinstance(source, Source) else Source.from_url(source, storage_options)
     return _open_source(src, None, storage_options=storage_options, refs_dir=refs_dir,

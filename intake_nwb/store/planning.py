@@ -72,7 +72,10 @@ def index_bounds(index: zarr.Array, rows: np.ndarray, rows_of: RowReader | None 
 
     Examples
     --------
-    >>> starts, stops = index_bounds(units["spike_times_index"], np.array([0, 5]))  # doctest: +SKIP
+    >>> from intake_nwb.store import open_store
+    >>> units = open_store("session.nwb").group["units"]
+    >>> index_bounds(units["spike_times_index"], np.array([0, 5]))  # spikes of units 0 and 5
+    (array([   0, 7987]), array([   96, 10207]))
     """
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:

@@ -8,10 +8,11 @@ a forked child must not reuse its parent's event loop.
 
 Examples
 --------
->>> spec = StoreSpec.of(open_store("ses.nwb"))  # doctest: +SKIP
->>> manager = manager_for(spec)  # picklable  # doctest: +SKIP
->>> manager.acquire().array("/acquisition/lfp/data").shape  # doctest: +SKIP
-(2500000, 384)
+>>> import pickle
+>>> spec = StoreSpec.of(open_store("session.nwb"))
+>>> manager = pickle.loads(pickle.dumps(manager_for(spec)))  # as a worker process gets it
+>>> manager.acquire().array("/acquisition/lfp/data").shape  # opened on first use
+(300000, 4)
 """
 
 from __future__ import annotations

@@ -41,9 +41,10 @@ class ProcessWorkers(cf.Executor):
 
     Examples
     --------
-    >>> import os.path
+    >>> from intake_nwb.sample import parse_size
     >>> with ProcessWorkers(1) as pool:
-    ...     pool.submit(os.path.join, "a", "b").result()  # doctest: +SKIP
+    ...     pool.submit(parse_size, "100MB").result()  # computed in the worker interpreter
+    100000000
     """
 
     def __init__(self, n: int):
