@@ -79,7 +79,7 @@ def _catalog(args: argparse.Namespace) -> int:
     report = build(args.sources, args.output, refs_dir=args.refs_dir, name=args.name,
                    description=args.description, storage_options=_options(args),
                    progress=None if not args.no_progress else False,
-                   errors="raise" if args.strict else "ignore")
+                   errors="raise" if args.strict else "ignore", dialect=args.dialect)
     kinds: dict[str, list[str]] = {}
     for name, driver in report.entries.items():
         kinds.setdefault(driver, []).append(name)
@@ -91,7 +91,8 @@ def _catalog(args: argparse.Namespace) -> int:
                           ("nwb_metadata", "metadata"), ("nwb_files", "files")):
         if kinds.get(driver):
             print(f"  {label:<11} {', '.join(kinds[driver])}")
-    print(f'open it with: intake.open_catalog("{report.path}")')
+    opener = "intake.from_yaml_file" if args.dialect == "v2" else "intake.open_catalog"
+    print(f'open it with: {opener}("{report.path}")')
     _failed(report.failures, "left out of the catalog")
     return 0
 
@@ -383,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='fsspec options as JSON, e.g. \'{"anon": true}\'')
     p.add_argument("--strict", action="store_true",
                    help="exit 1, writing nothing, if any source cannot be catalogued")
+    p.add_argument("--dialect", choices=("v1", "v2"), default="v1",
+                   help="v1: intake.open_catalog's YAML (default); v2: an intake 2 catalog")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_catalog)
 

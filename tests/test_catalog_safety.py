@@ -118,3 +118,54 @@ def test_index_naming_files_outside_the_folder(tmp_path: Path, data_dir: Path) -
     cat = intake_nwb.open_catalog(path, allow_paths=[data_dir])
     assert cat.units.read().height == 2
     assert intake_nwb.open_catalog(path, trusted=True).units.read().height == 2
+
+
+def test_intake2_catalogs_we_write_are_inert(tmp_path: Path, data_dir: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SECRET", "leaked")
+    data = tmp_path / "data"
+    data.mkdir()
+    _hostile_file(data / "ses{env(SECRET)}.nwb")
+    shutil.copy2(data_dir / "dandi-cli/sub-anm369963_ses-20170228.nwb", data / "plain.nwb")
+    path = intake_nwb.build_catalog(str(data / "*.nwb"), tmp_path / "lab" / "c.yaml",
+                                    progress=False, dialect="v2",
+                                    storage_options={"note": "{env(SECRET)}"})
+    assert not check_catalog(path, allow_paths=[data]).problems
+    for cat in (intake_nwb.open_catalog(path, allow_paths=[data]),
+                intake.from_yaml_file(str(path))):
+        assert cat["lab_index"].storage_options == {"note": "{env(SECRET)}"}  # not filled
+        tables = [n for n in cat if cat[n].metadata.get("table_path", "")
+                  .startswith("/processing/misc/t{{")]
+        assert tables and cat[tables[0]].read().collect()["x"].to_list() == [0, 1, 2]
+        assert "leaked" not in str(cat["sessions"].read()["_nwb_path"].to_list())
+    assert not (tmp_path / "PWNED").exists()
+
+
+_V2_INDEX = {"datatype": "intake_nwb.intake.readers:NWBIndex", "metadata": {},
+             "user_parameters": {}, "kwargs": {"url": "{CATALOG_DIR}/index/x"}}
+_V2_ENTRY = {"reader": "intake_nwb.intake.readers:NWBMetadataReader", "metadata": {},
+             "output_instance": "polars:DataFrame", "user_parameters": {},
+             "kwargs": {"args": ["{data(lab_index)}"]}}
+
+
+@pytest.mark.parametrize("change, finding", [
+    ({"entries": {"s": {**_V2_ENTRY, "reader": "intake.readers.readers:PandasCSV"}}},
+     "not intake_nwb's"),
+    ({"data": {"lab_index": {**_V2_INDEX, "datatype": "intake.readers.datatypes:CSV"}}},
+     "not intake_nwb's"),
+    ({"data": {"lab_index": {**_V2_INDEX, "kwargs": {"url": "http://h/{env(SECRET)}"}}}},
+     "templates"),
+    ({"entries": {"s": {**_V2_ENTRY, "kwargs": {"args": ["{func(os:getcwd)}"]}}}},
+     "templates"),
+    ({"user_parameters": {"p": {"cls": "intake.readers.user_parameters:SimpleUserParameter",
+                                "default": "{env(SECRET)}"}}}, "user parameters"),
+])
+def test_received_intake2_catalogs_are_checked_first(tmp_path: Path, change: dict,
+                                                     finding: str) -> None:
+    doc = {"version": 2, "metadata": {}, "user_parameters": {}, "aliases": {"s": "s"},
+           "data": {"lab_index": _V2_INDEX}, "entries": {"s": _V2_ENTRY}, **change}
+    path = tmp_path / "received.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(intake_nwb.UnsafeCatalogError, match=finding):
+        intake_nwb.open_catalog(path)

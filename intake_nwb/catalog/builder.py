@@ -92,7 +92,8 @@ def build_catalog(sources: Any, path: str | os.PathLike[str], *,
                   description: str | None = None,
                   storage_options: Mapping[str, Any] | None = None,
                   progress: bool | None = None, errors: Errors = "warn",
-                  extras: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+                  extras: Mapping[str, Mapping[str, Any]] | None = None,
+                  dialect: str = "v1") -> Path:
     """Index NWB sources and write an Intake catalog of their tables, TimeSeries and sessions.
 
     Parameters
@@ -119,6 +120,11 @@ def build_catalog(sources: Any, path: str | os.PathLike[str], *,
     extras:
         ``{source URL: {...}}`` kept with each file's record (e.g. DANDI pins); a
         ``"sessions"`` mapping in it adds columns to the ``sessions`` table.
+    dialect:
+        ``"v1"`` (default): intake's V1 YAML catalog, opened with ``intake.open_catalog`` (with
+        an entry per file under ``files``); ``"v2"``: an intake 2 catalog, opened with
+        ``intake.from_yaml_file``, its entries readers of the same lab index
+        (:class:`intake_nwb.intake.readers.NWBIndex`).
 
     Returns
     -------
@@ -139,7 +145,7 @@ def build_catalog(sources: Any, path: str | os.PathLike[str], *,
     """
     return build(sources, path, refs_dir=refs_dir, name=name, description=description,
                  storage_options=storage_options, progress=progress, errors=errors,
-                 extras=extras).path
+                 extras=extras, dialect=dialect).path
 
 
 def build(sources: Any, path: str | os.PathLike[str], *,
@@ -147,10 +153,13 @@ def build(sources: Any, path: str | os.PathLike[str], *,
           description: str | None = None, storage_options: Mapping[str, Any] | None = None,
           progress: bool | None = None, errors: Errors = "warn",
           extras: Mapping[str, Mapping[str, Any]] | None = None,
-          metadata: Mapping[str, Any] | None = None, header: list[str] | None = None
-          ) -> BuildReport:
+          metadata: Mapping[str, Any] | None = None, header: list[str] | None = None,
+          dialect: str = "v1") -> BuildReport:
     """:func:`build_catalog`, returning a :class:`BuildReport`; ``metadata`` adds blocks to the
     catalog's metadata (e.g. ``{"dandi": {...}}``) and ``header`` comment lines."""
+    if dialect not in ("v1", "v2"):
+        raise ValueError(f"dialect is 'v1' (intake.open_catalog) or 'v2' (intake 2), "
+                         f"not {dialect!r}")
     if "://" in os.fspath(path) and not os.fspath(path).startswith("file://"):
         raise IntakeNWBError("write the catalog locally, then copy the folder (YAML, index/, "
                              "refs/)", source=os.fspath(path))
@@ -189,7 +198,7 @@ def build(sources: Any, path: str | os.PathLike[str], *,
     doc, index_rel = _document(files, folder, refs, name=name, description=description,
                                storage_options=storage_options, previous=previous_doc,
                                failures={u: str(e) for u, e in failures.items()},
-                               metadata=metadata, header=header)
+                               metadata=metadata, header=header, dialect=dialect)
     written = doc.write(path, previous_doc)
     _prune_index_versions(folder, keep=index_rel)
     return BuildReport(path=path, files=[f.record for f in files],
@@ -300,7 +309,7 @@ def _file_key(rec: FileRecord) -> str:
 def _document(files: list[_Inspected], folder: Path, refs: Path, *, name: str | None,
               description: str | None, storage_options: Mapping[str, Any] | None,
               previous: dict[str, Any] | None, failures: Mapping[str, str],
-              metadata: Mapping[str, Any] | None, header: list[str] | None
+              metadata: Mapping[str, Any] | None, header: list[str] | None, dialect: str
               ) -> tuple[CatalogDoc, str]:
     records = [f.record for f in files]
     table_paths = sorted({p for r in records for p in r.tables},
@@ -367,12 +376,18 @@ def _document(files: list[_Inspected], folder: Path, refs: Path, *, name: str | 
     if failures:
         block["failures"] = dict(failures)
     doc = CatalogDoc(
-        name=name or (previous or {}).get("name") or folder.name,
-        description=description or (previous or {}).get("description")
+        name=name or _previous(previous, "name") or folder.name,
+        description=description or _previous(previous, "description")
         or f"NWB catalog of {len(files)} files, built by intake-nwb",
         metadata={"intake_nwb": block, **dict(metadata or {})}, entries=ordered,
-        header=[*header_lines(len(files)), *(header or [])])
+        header=[*header_lines(len(files), dialect), *(header or [])], dialect=dialect)
     return doc, index_rel
+
+
+def _previous(doc: dict[str, Any] | None, key: str) -> Any:
+    """A name or description of the catalog on disk (at the top in V1, in metadata in V2)."""
+    doc = doc or {}
+    return doc.get(key) or (doc.get("metadata") or {}).get(key)
 
 
 def _session_types(frame: pl.DataFrame) -> pl.DataFrame:

@@ -67,19 +67,72 @@ class Entry:
         return out
 
 
+#: intake 2's reader (and what it returns) for each driver; the per-file catalogs (``nwb_files``)
+#: have no intake 2 counterpart: ``intake_nwb.open_nwb`` opens one file
+_READERS = "intake_nwb.intake.readers"
+V2_READERS = {"nwb_table": ("NWBTableReader", "polars:LazyFrame"),
+              "nwb_timeseries": ("NWBTimeSeriesReader", "xarray:DataArray"),
+              "nwb_metadata": ("NWBMetadataReader", "polars:DataFrame")}
+V2_DATATYPES = {f"{_READERS}:NWB", f"{_READERS}:NWBIndex"}
+V2_CATALOG_DIR = "{CATALOG_DIR}"
+V2_INDEX = "lab_index"  # the token of the index's data description
+
+
+def inert_v2(value: Any) -> Any:
+    """Every string of a structure with its braces doubled, so that intake 2's templating
+    (``{env(...)}``, ``{func(...)}``, ``str.format``) gives it back unchanged; a leading
+    ``{CATALOG_DIR}`` is ours and stays a placeholder."""
+    if isinstance(value, str):
+        if value.startswith(V2_CATALOG_DIR):
+            return V2_CATALOG_DIR + inert_v2(value[len(V2_CATALOG_DIR):])
+        return value.replace("{", "{{").replace("}", "}}")
+    if isinstance(value, dict):
+        return {k: inert_v2(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [inert_v2(v) for v in value]
+    return value
+
+
 @dataclass
 class CatalogDoc:
-    """A whole catalog: its name, description, metadata blocks and entries."""
+    """A whole catalog: its name, description, metadata blocks and entries; written as an
+    intake V1 YAML catalog (``dialect="v1"``, ``intake.open_catalog``) or an intake 2 one
+    (``"v2"``, ``intake.from_yaml_file``)."""
 
     name: str
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)
     header: list[str] = field(default_factory=list)  # comment lines at the top
+    dialect: str = "v1"
 
     def to_dict(self) -> dict[str, Any]:
+        if self.dialect == "v2":
+            return self._v2()
         return {"name": self.name, "description": self.description, "metadata": self.metadata,
                 "sources": {k: e.to_dict() for k, e in self.entries.items()}}
+
+    def _v2(self) -> dict[str, Any]:
+        """intake 2's catalog document: the lab index as one data description, each entry a
+        reader of it. Entries' arguments carry nothing from the files but entry names."""
+        entries = {k: e for k, e in self.entries.items() if e.driver in V2_READERS}
+        first = next(iter(entries.values()))
+        data = {"datatype": f"{_READERS}:NWBIndex", "metadata": {}, "user_parameters": {},
+                "kwargs": inert_v2({"url": first.args["index"].replace(CATALOG_DIR,
+                                                                       V2_CATALOG_DIR),
+                                    "storage_options": first.args.get("storage_options")})}
+        out = {}
+        for key, e in entries.items():
+            reader, instance = V2_READERS[e.driver]
+            kwargs = {"args": [f"{{data({V2_INDEX})}}"],  # the index: ours, never escaped
+                      **inert_v2({"entry": e.args["entry"]} if "entry" in e.args else {})}
+            out[key] = {"reader": f"{_READERS}:{reader}", "output_instance": instance,
+                        "kwargs": kwargs, "user_parameters": {},
+                        "metadata": {"description": e.description, **e.metadata}}
+        return {"version": 2, "metadata": {"name": self.name, "description": self.description,
+                                           **self.metadata},
+                "user_parameters": {}, "aliases": {k: k for k in out},
+                "data": {V2_INDEX: data}, "entries": out}
 
     def to_yaml(self) -> str:
         head = "".join(f"# {line}\n" for line in self.header)
@@ -115,9 +168,12 @@ def dump_yaml(doc: Any) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
 
 
-def header_lines(n_files: int) -> list[str]:
-    return [f"Intake catalog of {n_files} NWB files, written by intake-nwb {__version__}.",
-            'Open it with intake.open_catalog("<this file>") (or intake_nwb.open_catalog for a',
-            "catalog you did not write); paths are relative to its folder ({{ CATALOG_DIR }}).",
+def header_lines(n_files: int, dialect: str = "v1") -> list[str]:
+    opener, placeholder = (("intake.from_yaml_file", V2_CATALOG_DIR) if dialect == "v2" else
+                           ("intake.open_catalog", CATALOG_DIR))
+    return [f"Intake {'2 ' if dialect == 'v2' else ''}catalog of {n_files} NWB files, written "
+            f"by intake-nwb {__version__}.",
+            f'Open it with {opener}("<this file>") (or intake_nwb.open_catalog for a',
+            f"catalog you did not write); paths are relative to its folder ({placeholder}).",
             "Rebuild it (intake-nwb catalog, build_catalog) rather than edit it: rebuilding",
             "re-indexes only the files that changed."]

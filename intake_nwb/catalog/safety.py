@@ -10,6 +10,9 @@ catalog unless:
   ``nwb_file``, ``nwb_files``) and there is no ``plugins:`` block;
 - templates are ``{{ CATALOG_DIR }}`` and the escapes intake-nwb writes (``{{ '{' }}``),
   nothing else, in arguments and parameter defaults;
+- an intake 2 catalog (``version: 2``) uses intake_nwb's readers and datatypes only, defines no
+  user parameters, and has no template but ``{CATALOG_DIR}`` and its entries' ``{data(...)}``
+  (intake 2 fills ``{env(...)}``, ``{func(...)}`` and ``{import(...)}`` templates);
 - the YAML is plain (no ``!!python`` or other tags);
 - every local file the catalog's index names (sources, reference files) lies inside the
   catalog folder or under ``allow_paths``, and every remote host is in ``allow_hosts`` when that
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,8 +36,10 @@ from typing import Any
 import yaml
 
 from ..errors import IntakeNWBError
+from .model import _READERS, V2_CATALOG_DIR, V2_DATATYPES, V2_READERS
 
 DRIVERS = frozenset({"nwb_table", "nwb_timeseries", "nwb_metadata", "nwb_file", "nwb_files"})
+V2_READER_PATHS = frozenset(f"{_READERS}:{reader}" for reader, _ in V2_READERS.values())
 
 
 class UnsafeCatalogError(IntakeNWBError):
@@ -144,6 +150,16 @@ def check_catalog(path: str | os.PathLike[str], *,
     if not isinstance(doc, dict):
         report.problems.append("not a catalog (no mapping at the top)")
         return report
+    if doc.get("version") == 2:
+        _check_v2(doc, report)
+    else:
+        _check_v1(doc, report)
+    folder = path.rsplit("/", 1)[0] if "://" in path else str(Path(path).resolve().parent)
+    _check_index(doc, folder, report, storage_options, allow_paths, allow_hosts)
+    return report
+
+
+def _check_v1(doc: dict[str, Any], report: CatalogReport) -> None:
     plugins = doc.get("plugins")
     if plugins:
         report.plugins = [str(p) for p in (plugins.get("source", []) if isinstance(
@@ -159,9 +175,47 @@ def check_catalog(path: str | os.PathLike[str], *,
         if found:
             report.templates[str(name)] = found
             report.problems.append(f"entry {name!r} has templates: {', '.join(found)}")
-    folder = path.rsplit("/", 1)[0] if "://" in path else str(Path(path).resolve().parent)
-    _check_index(doc, folder, report, storage_options, allow_paths, allow_hosts)
-    return report
+
+
+def _check_v2(doc: dict[str, Any], report: CatalogReport) -> None:
+    """An intake 2 catalog: readers and datatypes of intake_nwb, no user parameters, and no
+    template but the index's ``{CATALOG_DIR}`` and the entries' ``{data(<its token>)}``."""
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    tokens = {f"{{data({t})}}" for t in data}
+    for kind, things, field_name, allowed in (
+            ("entry", doc.get("entries"), "reader", V2_READER_PATHS),
+            ("data", data, "datatype", V2_DATATYPES)):
+        for name, thing in (things if isinstance(things, dict) else {}).items():
+            thing = thing if isinstance(thing, dict) else {}
+            what = thing.get(field_name)
+            if kind == "entry":
+                report.drivers[str(name)] = str(what)
+            if what not in allowed:
+                report.problems.append(f"{kind} {name!r} uses {what!r}, not intake_nwb's")
+            if thing.get("user_parameters"):
+                report.problems.append(f"{kind} {name!r} defines user parameters")
+            found = [v for v in _strings(thing.get("kwargs"))
+                     if v not in tokens and "{" in _unescaped(v.removeprefix(V2_CATALOG_DIR))]
+            if found:
+                report.templates[str(name)] = found
+                report.problems.append(f"{kind} {name!r} has templates: {', '.join(found)}")
+    if doc.get("user_parameters"):
+        report.problems.append("the catalog defines user parameters")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _unescaped(text: str) -> str:
+    """``text`` without its doubled braces (what intake 2's formatting gives back as is)."""
+    return text.replace("{{", "").replace("}}", "")
 
 
 def _check_index(doc: dict[str, Any], folder: str, report: CatalogReport,
@@ -235,15 +289,21 @@ def open_catalog(path: str | os.PathLike[str], *, trusted: bool = False,
     import intake
 
     path = os.fspath(path)
-    if trusted:
-        return intake.open_catalog(path, storage_options=storage_options, **kwargs)
     text = _read_text(path, storage_options)
+
+    def opened() -> Any:  # intake 2's own catalogs open with from_yaml_file
+        if re.search(r"^version:\s*2\s*$", text, re.MULTILINE):
+            return intake.from_yaml_file(path, storage_options=storage_options or {})
+        return intake.open_catalog(path, storage_options=storage_options, **kwargs)
+
+    if trusted:
+        return opened()
     report = check_catalog(path, storage_options=storage_options, allow_paths=allow_paths,
                            allow_hosts=allow_hosts, text=text)
     if report.problems:
         raise UnsafeCatalogError("refused (open it with trusted=True only if you trust its "
                                  "author): " + "; ".join(report.problems), source=path)
-    cat = intake.open_catalog(path, storage_options=storage_options, **kwargs)
+    cat = opened()
     if hashlib.sha256(_read_text(path, storage_options).encode()).digest() != \
             hashlib.sha256(text.encode()).digest():
         raise UnsafeCatalogError("the catalog changed while it was checked", source=path)

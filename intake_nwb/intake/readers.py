@@ -43,7 +43,7 @@ from typing import Any
 from intake.readers.datatypes import FileData
 from intake.readers.readers import BaseReader
 
-__all__ = ["NWB", "NWBDataTreeReader", "NWBMetadataReader", "NWBTableReader",
+__all__ = ["NWB", "NWBDataTreeReader", "NWBIndex", "NWBMetadataReader", "NWBTableReader",
            "NWBTimeSeriesReader"]
 
 
@@ -66,15 +66,36 @@ class NWB(FileData):
     mimetypes = "application/x-nwb"
 
 
+class NWBIndex(FileData):
+    """A catalog's lab index (``<catalog folder>/index/<version>``): what the entries of an
+    intake 2 catalog written by ``build_catalog(..., dialect="v2")`` read, each with its
+    ``entry`` name (see :mod:`intake_nwb.catalog.index`).
+
+    Examples
+    --------
+    >>> import intake
+    >>> from intake_nwb import build_catalog
+    >>> path = build_catalog("lab/*.nwb", "lab2/catalog.yaml", dialect="v2")
+    >>> cat = intake.from_yaml_file(str(path))
+    >>> sorted(cat)[:4]
+    ['electrodes', 'lfp', 'position', 'running_speed']
+    >>> type(cat["units"].data).__name__, cat["units"].read().collect().shape
+    ('NWBIndex', (160, 13))
+    """
+
+    structure = {"table", "timeseries"}
+
+
 class _FromDriver:
     """What the driver-backed readers share (a mixin: not a reader, so intake lists it not)."""
 
     driver: str = ""
 
-    def _source(self, data: NWB, **kwargs: Any) -> Any:
+    def _source(self, data: NWB | NWBIndex, **kwargs: Any) -> Any:
         from . import drivers
 
-        return getattr(drivers, self.driver)(data.url, storage_options=data.storage_options,
+        where = ({"index": data.url} if isinstance(data, NWBIndex) else {"sources": data.url})
+        return getattr(drivers, self.driver)(storage_options=data.storage_options, **where,
                                              **kwargs)
 
 
@@ -87,13 +108,15 @@ class NWBTableReader(_FromDriver, BaseReader):
     (160, 13)
     """
 
-    implements = {NWB}
+    implements = {NWB, NWBIndex}
     imports = {"intake_nwb", "polars"}
     output_instance = "polars:LazyFrame"
     func = "intake_nwb.frames.tables:scan_nwb"
     driver = "NWBTableSource"
 
-    def _read(self, data: NWB, table_path: str = "/units", **kwargs: Any) -> Any:
+    def _read(self, data: NWB | NWBIndex, table_path: str | None = None, **kwargs: Any) -> Any:
+        if table_path is None and isinstance(data, NWB):
+            table_path = "/units"  # an index entry knows its table
         return self._source(data, table_path=table_path, **kwargs).to_lazy()
 
     def discover(self, **kwargs: Any) -> Any:
@@ -111,13 +134,13 @@ class NWBTimeSeriesReader(_FromDriver, BaseReader):
     (Frozen({'time': 300000, 'channel': 4}), True)
     """
 
-    implements = {NWB}
+    implements = {NWB, NWBIndex}
     imports = {"intake_nwb", "xarray", "dask"}
     output_instance = "xarray:DataArray"
     func = "intake_nwb.frames.timeseries:get_timeseries"
     driver = "NWBTimeSeriesSource"
 
-    def _read(self, data: NWB, path: str | None = None, **kwargs: Any) -> Any:
+    def _read(self, data: NWB | NWBIndex, path: str | None = None, **kwargs: Any) -> Any:
         return self._source(data, path=path, **kwargs).to_dask()
 
 
@@ -130,13 +153,13 @@ class NWBMetadataReader(_FromDriver, BaseReader):
     ['001', '001', '002', '002']
     """
 
-    implements = {NWB}
+    implements = {NWB, NWBIndex}
     imports = {"intake_nwb", "polars"}
     output_instance = "polars:DataFrame"
     func = "intake_nwb.frames.tables:get_metadata_df"
     driver = "NWBMetadataSource"
 
-    def _read(self, data: NWB, **kwargs: Any) -> Any:
+    def _read(self, data: NWB | NWBIndex, **kwargs: Any) -> Any:
         return self._source(data, **kwargs).read()
 
 
