@@ -43,7 +43,7 @@ from ..store import open_store
 from ..util.fanout import fan_out
 from .index import INDEX_MAX_ROWS, FileRecord, FileTable, LabIndex, TableIndex, write_index
 from .locate import portable
-from .model import CATALOG_DIR, CatalogDoc, Entry, header_lines
+from .model import CATALOG_DIR, V2_READERS, CatalogDoc, Entry, header_lines
 from .names import entry_names
 
 __all__ = ["BuildReport", "build", "build_catalog"]
@@ -203,7 +203,8 @@ def build(sources: Any, path: str | os.PathLike[str], *,
     _prune_index_versions(folder, keep=index_rel)
     return BuildReport(path=path, files=[f.record for f in files],
                        inspected=list(inspected), reused=[s.url for s in reused],
-                       entries={k: e.driver for k, e in doc.entries.items()}, written=written,
+                       entries={k: e.driver for k, e in doc.entries.items()
+                                if dialect == "v1" or e.driver in V2_READERS}, written=written,
                        failures={u: str(e) for u, e in failures.items()})
 
 
