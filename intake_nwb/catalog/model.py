@@ -39,14 +39,19 @@ def inert(text: str) -> str:
 def inert_args(value: Any) -> Any:
     """:func:`inert` applied to every string in an ``args`` structure, except the leading
     ``{{ CATALOG_DIR }}`` placeholder, which is ours."""
+    return _escaped(value, CATALOG_DIR, inert)
+
+
+def _escaped(value: Any, placeholder: str, escape: Any) -> Any:
+    """``escape`` applied to every string of a structure; a leading ``placeholder`` is kept."""
     if isinstance(value, str):
-        if value.startswith(CATALOG_DIR):
-            return CATALOG_DIR + inert(value[len(CATALOG_DIR):])
-        return inert(value)
+        if value.startswith(placeholder):
+            return placeholder + escape(value[len(placeholder):])
+        return escape(value)
     if isinstance(value, dict):
-        return {k: inert_args(v) for k, v in value.items()}
+        return {k: _escaped(v, placeholder, escape) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [inert_args(v) for v in value]
+        return [_escaped(v, placeholder, escape) for v in value]
     return value
 
 
@@ -82,15 +87,8 @@ def inert_v2(value: Any) -> Any:
     """Every string of a structure with its braces doubled, so that intake 2's templating
     (``{env(...)}``, ``{func(...)}``, ``str.format``) gives it back unchanged; a leading
     ``{CATALOG_DIR}`` is ours and stays a placeholder."""
-    if isinstance(value, str):
-        if value.startswith(V2_CATALOG_DIR):
-            return V2_CATALOG_DIR + inert_v2(value[len(V2_CATALOG_DIR):])
-        return value.replace("{", "{{").replace("}", "}}")
-    if isinstance(value, dict):
-        return {k: inert_v2(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [inert_v2(v) for v in value]
-    return value
+    return _escaped(value, V2_CATALOG_DIR,
+                    lambda text: text.replace("{", "{{").replace("}", "}}"))
 
 
 @dataclass

@@ -156,18 +156,11 @@ def outer_index(a: np.ndarray, key: tuple[Any, ...]) -> np.ndarray:
 def map_array(store: NWBStore, array: zarr.Array) -> MappedArray | None:
     """``array`` as a :class:`MappedArray` if its bytes lie uncompressed in a local file the
     references name, or all in the references themselves; else None (read it through zarr)."""
-    if store.kind != "refs" or not array.ndim or not array.size or \
-            array.dtype.kind not in "biufcmM" or not is_raw(array):
+    layout = _raw_layout(store, array) if array.size else None
+    if layout is None:
         return None
-    references = getattr(store.fs, "references", None)
-    if references is None:
-        return None
-    dtype = np.dtype(array.dtype)
-    rows = int(array.chunks[0])
+    references, dtype, rows, nbytes, tail, base = layout
     row_shape = tuple(int(s) for s in array.shape[1:])
-    nbytes = rows * math.prod(row_shape) * dtype.itemsize
-    tail = (0,) * (array.ndim - 1)
-    base = array.path.strip("/")
     shape = tuple(int(s) for s in array.shape)
     file: _File | None = None
     blocks, offsets = [], []
@@ -273,7 +266,10 @@ def row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
     return store.views[path]  # type: ignore[no-any-return]
 
 
-def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
+def _raw_layout(store: NWBStore, array: zarr.Array
+                ) -> tuple[Mapping[str, Any], np.dtype, int, int, tuple[int, ...], str] | None:
+    """For a raw numeric array of a reference store: its references, dtype, rows per chunk,
+    bytes per chunk, the trailing chunk indices (all 0) and its path; else None."""
     if store.kind != "refs" or not array.ndim or array.dtype.kind not in "biufcmM" \
             or not is_raw(array):
         return None
@@ -283,8 +279,14 @@ def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
     dtype = np.dtype(array.dtype)
     rows = int(array.chunks[0])
     nbytes = rows * math.prod(int(s) for s in array.shape[1:]) * dtype.itemsize
-    tail = (0,) * (array.ndim - 1)
-    base = array.path.strip("/")
+    return references, dtype, rows, nbytes, (0,) * (array.ndim - 1), array.path.strip("/")
+
+
+def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
+    layout = _raw_layout(store, array)
+    if layout is None:
+        return None
+    references, dtype, rows, nbytes, tail, base = layout
     local = os.path.isfile(store.source)
     chunks: list[tuple[int, int] | str] = []
     for c in range(math.ceil(int(array.shape[0]) / rows)):
