@@ -112,6 +112,28 @@ class _NWBSource(DataSource):
         self._origin = None
         self._schema = None
 
+    #: what the display shows: :mod:`intake_nwb.frames.display`'s ``<kind>_html``/``_text``
+    _display = ""
+
+    def _display_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        from ..frames import display
+
+        args, kwargs = self._display_args()
+        return getattr(display, f"{self._display}_html")(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        from ..frames import display
+
+        try:
+            args, kwargs = self._display_args()
+            return getattr(display, f"{self._display}_text")(*args, **kwargs)  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - a repr must not raise: the files may be gone
+            entry = self.origin_args.get("entry")
+            return f"<{type(self).__name__}{' ' + entry if entry else ''}>"
+
 
 class _TableLike:
     """What table-shaped entries add: SQL over them and streamed export (their ``to_lazy``
@@ -201,6 +223,7 @@ class NWBTableSource(_TableLike, _NWBSource):
 
     name = "nwb_table"
     container = "dataframe"
+    _display = "table"
     partition_access = True
 
     def __init__(self, sources: Any = None, table_path: str | None = None, *,
@@ -294,18 +317,8 @@ class NWBTableSource(_TableLike, _NWBSource):
         return dict(rows=rows, columns=columns, files=self.paths,
                     path=self.table_path or meta.get("table_path"))
 
-    def _repr_html_(self) -> str:
-        from ..frames.display import table_html
-
-        return table_html(self.origin_args.get("entry") or "table", **self._summary())
-
-    def __repr__(self) -> str:
-        from ..frames.display import table_text
-
-        try:
-            return table_text(self.origin_args.get("entry") or "table", **self._summary())
-        except Exception:  # noqa: BLE001 - a repr must not raise: the files may be gone
-            return f"<{type(self).__name__} {self.origin_args.get('entry') or ''}>"
+    def _display_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.origin_args.get("entry") or "table",), self._summary()
 
     def _close(self) -> None:
         super()._close()
@@ -345,6 +358,7 @@ class NWBTimeSeriesSource(_NWBSource):
 
     name = "nwb_timeseries"
     container = "xarray"
+    _display = "timeseries"
     partition_access = True
 
     def __init__(self, sources: Any = None, path: str | None = None, *,
@@ -429,18 +443,8 @@ class NWBTimeSeriesSource(_NWBSource):
                     units=arr.attrs.get("units"), files=self.paths, path=arr.attrs.get("path"),
                     neurodata_type=arr.attrs.get("neurodata_type"))
 
-    def _repr_html_(self) -> str:
-        from ..frames.display import timeseries_html
-
-        return timeseries_html(self.origin_args.get("entry") or "timeseries", **self._summary())
-
-    def __repr__(self) -> str:
-        from ..frames.display import timeseries_text
-
-        try:
-            return timeseries_text(self.origin_args.get("entry") or "timeseries", **self._summary())
-        except Exception:  # noqa: BLE001 - a repr must not raise: the files may be gone
-            return f"<{type(self).__name__} {self.origin_args.get('entry') or ''}>"
+    def _display_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.origin_args.get("entry") or "timeseries",), self._summary()
 
 
 # -- session metadata ----------------------------------------------------------------------------
@@ -466,6 +470,7 @@ class NWBMetadataSource(_TableLike, _NWBSource):
 
     name = "nwb_metadata"
     container = "dataframe"
+    _display = "sessions"
     sql_name = "session"
 
     def __init__(self, sources: Any = None, *, errors: str = "raise", **kwargs: Any):
@@ -501,18 +506,8 @@ class NWBMetadataSource(_TableLike, _NWBSource):
     def _get_partition(self, i: int) -> Any:
         return self.read()
 
-    def _repr_html_(self) -> str:
-        from ..frames.display import sessions_html
-
-        return sessions_html(self.read())
-
-    def __repr__(self) -> str:
-        from ..frames.display import sessions_text
-
-        try:
-            return sessions_text(self.read())
-        except Exception:  # noqa: BLE001 - a repr must not raise: the files may be gone
-            return f"<{type(self).__name__}>"
+    def _display_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.read(),), {}
 
     def _close(self) -> None:
         super()._close()
