@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from polars.io.plugins import register_io_source  # polars < 1.2x does not load pl.io.plugins
 
 from ..config import config
 from ..errors import (
@@ -324,7 +325,7 @@ def scan_parts(parts: Sequence[TablePart], table_path: str, options: ScanOptions
             else:
                 yield frame
 
-    return pl.io.plugins.register_io_source(
+    return register_io_source(
         source, schema=schema, explain_name="NWB",
         explain_detail=f"{table_path} in {len(parts)} file(s)"
         + (" (lab index)" if indexed is not None else ""))
