@@ -20,12 +20,15 @@ def peak_rss_mb() -> float:
 
 
 def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread: obstore's and polars' too
-    return usage.ru_utime + usage.ru_stime
+    """Every thread's (obstore's and polars' too) and every finished child's (worker
+    processes translating files) CPU seconds."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _read_bytes() -> int:
-    """Bytes this process read through read()/pread() (``rchar``: page-cache hits included)."""
+    """Bytes this process read through read()/pread() (``rchar``: page-cache hits included; not
+    its children's)."""
     try:
         with open("/proc/self/io") as f:
             for line in f:
@@ -37,7 +40,8 @@ def _read_bytes() -> int:
 
 
 class Stopwatch:
-    """Wall seconds, CPU seconds and MB read by this process since the stopwatch was made."""
+    """Wall seconds, CPU seconds (children included) and MB read by this process since the
+    stopwatch was made."""
 
     def __init__(self) -> None:
         self._wall, self._cpu, self._read = time.perf_counter(), _cpu_seconds(), _read_bytes()
