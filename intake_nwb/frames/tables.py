@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from polars.io.plugins import register_io_source  # polars < 1.2x does not load pl.io.plugins
 
 from ..config import config
 from ..errors import (
@@ -325,7 +324,7 @@ def scan_parts(parts: Sequence[TablePart], table_path: str, options: ScanOptions
             else:
                 yield frame
 
-    return register_io_source(
+    return pl.io.plugins.register_io_source(
         source, schema=schema, explain_name="NWB",
         explain_detail=f"{table_path} in {len(parts)} file(s)"
         + (" (lab index)" if indexed is not None else ""))
@@ -334,28 +333,63 @@ def scan_parts(parts: Sequence[TablePart], table_path: str, options: ScanOptions
 def _from_index(parts: list[TablePart], columns: list[str], predicate: pl.Expr | None,
                 n_rows: int | None, plan: _Plan, indexed: IndexedColumns | None
                 ) -> list[pl.DataFrame] | None:
-    """The whole query as one scan of the lab index, when it holds everything it touches."""
+    """The query from one scan of the lab index, when it holds every column the predicate
+    touches: whole when it holds the projection too; else the files that kept rows are read
+    for the other columns (ragged ones), those rows only, and files that kept none are never
+    opened. None: read file by file."""
     if indexed is None or not parts or not all(p.indexed for p in parts):
         return None
-    touched = {*columns, *(predicate.meta.root_names() if predicate is not None else ())}
-    wanted = touched - set(INTERNAL)
-    if not wanted <= indexed.columns or wanted & plan.as_json or plan.overrides.keys() & wanted \
-            or any(c in p.failures for p in parts for c in wanted):  # to be named per file
+    usable = indexed.columns - plan.as_json - plan.overrides.keys() - {
+        c for p in parts for c in p.failures}  # failures are named per file
+    asked = set(predicate.meta.root_names()) if predicate is not None else set()
+    if not (asked - set(INTERNAL)) <= usable:
         return None
+    rest = [c for c in columns if c not in usable and c not in INTERNAL]
+    if rest and n_rows is not None:
+        return None  # the first rows in the files' order: file by file
     lf = indexed.frame
     sources = {p.source for p in parts}
     if sources != indexed.sources:
         lf = lf.filter(pl.col(NWB_PATH).is_in(sorted(sources)))
+    kept = [c for c in columns if c not in rest]
     lf = lf.select([pl.col(c).cast(plan.schema[c]) for c in dict.fromkeys(
-        [*columns, *sorted(touched - set(columns))])])
+        [*kept, *sorted(asked - set(kept)), NWB_PATH, TABLE_INDEX])])
     if predicate is not None:
         lf = lf.filter(predicate)
     if n_rows is not None:
         lf = lf.head(n_rows)
     try:
-        return [lf.select(columns).collect()]
+        frame = lf.collect()
     except pl.exceptions.PolarsError:
         return None  # e.g. a cast that fails for one file: read per file to isolate it
+    if not rest:
+        return [frame.select(columns)]
+    return _rest_from_files(parts, frame, columns, rest, plan)
+
+
+def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[str],
+                     rest: list[str], plan: _Plan) -> list[pl.DataFrame]:
+    """``frame`` (rows the index kept, all files) completed with ``rest`` read from each
+    file for its rows, concurrently, in the files' order."""
+    by_source = frame.partition_by(NWB_PATH, as_dict=True, maintain_order=True)
+    todo = [p for p in parts if (p.source,) in by_source]
+    failures: dict[str, BaseException] = {}
+
+    def read(part: TablePart) -> pl.DataFrame:
+        rows = by_source[(part.source,)]
+        reader = _FileRead(part, plan, None)
+        try:
+            return rows.with_columns(**reader.columns(rest, rows[TABLE_INDEX].to_numpy()))
+        finally:
+            failures.update(reader.failures)
+
+    try:
+        frames, errors = fan_out(read, todo, key=lambda p: p.source)
+        if errors:
+            raise next(iter(errors.values()))
+        return [frames[p.source].select(columns) for p in todo]
+    finally:
+        report_failures(failures, plan.options.errors, "could not be read", noun="columns")
 
 
 def _from_files(parts: list[TablePart], columns: list[str], predicate: pl.Expr | None,

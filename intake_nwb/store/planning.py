@@ -87,13 +87,14 @@ def index_bounds(index: zarr.Array, rows: np.ndarray, rows_of: RowReader | None 
     return starts, stops
 
 
-#: read through the smallest gaps between spans while the bytes read through stay under this
-#: share of the bytes wanted plus SPAN_GAP_ALLOWANCE: at most twice the selection plus about a
-#: round trip's worth of bytes, in few requests (a remote server answers a handful of
-#: connections at a time: a filter keeping every other unit of 200 files made 20 requests a
-#: file at a share of 0.25, 17 s at 30 ms a request, against 1-2 requests a file now)
+#: read through the smallest gaps between spans, each at most SPAN_GAP_MAX bytes (about what
+#: a request's round trip would move), while the bytes read through stay under this share of
+#: the bytes wanted plus SPAN_GAP_ALLOWANCE: at most twice the selection, in few requests (a
+#: remote server answers a handful of connections at a time: a filter keeping every other unit
+#: of 200 files made ~20 requests a file at a share of 0.25, 17 s at 30 ms a request)
 SPAN_GAP_SHARE = 1.0
 SPAN_GAP_ALLOWANCE = 512 * 1024
+SPAN_GAP_MAX = 128 * 1024
 
 
 async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
@@ -105,7 +106,8 @@ async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarr
     gaps = (starts[1:] - stops[:-1]) * row_bytes
     budget = SPAN_GAP_SHARE * total * row_bytes + SPAN_GAP_ALLOWANCE
     order = np.argsort(gaps, kind="stable")
-    n_merged = int(np.searchsorted(np.cumsum(gaps[order]), budget, side="right"))
+    n_merged = min(int(np.searchsorted(np.cumsum(gaps[order]), budget, side="right")),
+                   int(np.searchsorted(gaps[order], SPAN_GAP_MAX, side="right")))
     merge = np.zeros(len(gaps), dtype=bool)
     merge[order[:n_merged]] = True
     if not merge.any():
