@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
 
 import intake_nwb
@@ -80,3 +81,14 @@ def test_processes_pay_for_themselves() -> None:
 def test_only_package_functions_run_in_workers() -> None:
     with ProcessWorkers(1) as pool, pytest.raises(ValueError, match="intake_nwb only"):
         pool.submit(json.dumps, {})
+
+
+def test_workers_end_with_the_batch(sessions: list[str], tmp_path: Path) -> None:
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    with config.set(index_processes=2):
+        intake_nwb.index(sessions, refs_dir=tmp_path, progress=False)
+    assert not [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert not [p for p in psutil.Process().children()
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import os
 from collections.abc import Mapping
@@ -100,9 +101,9 @@ def index_sources(srcs: list[Source], *, refs_dir: str | os.PathLike[str] | None
     done, failures = fan_out(_current_job, local, key=_url, workers=1)
     todo = [j for j in local if done.get(j[0]) is None]
     n = _processes(len(todo))
-    pool = ProcessWorkers(n) if n > 1 else None
-    made, failed = fan_out(_index_job, todo, key=_url, workers=1, executor=pool,
-                           progress=progress, desc="indexing NWB")
+    with ProcessWorkers(n) if n > 1 else contextlib.nullcontext() as pool:  # workers end here
+        made, failed = fan_out(_index_job, todo, key=_url, workers=1, executor=pool,
+                               progress=progress, desc="indexing NWB")
     got, lost = fan_out(_index_job, remote, key=_url, workers=min(8, config.max_workers),
                         progress=progress, desc="indexing NWB")
     results = {**{k: v for k, v in done.items() if v is not None}, **made, **got}
