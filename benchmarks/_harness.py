@@ -119,5 +119,5 @@ def fmt(x: float, digits: int = 2) -> str:
 def ratio(a: float, b: float) -> str:
     if a != a or b != b or b <= 0:
         return "-"
-    r = a / b
-    return f"{r:.2f}x" if r < 10 else f"{r:.0f}x"
+    r = a / b  # two significant digits at least: 1/250 is 0.0040x, not 0.00x
+    return f"{r:.0f}x" if r >= 10 else f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"

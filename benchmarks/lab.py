@@ -515,8 +515,9 @@ def report(settings: Sequence[Setting], truth: list[dict[str, int]], paths: Sequ
              f"Up to {args.repeat} runs per cell (median), {args.cell_budget:.0f} s per cell.",
              "", "### Reads", "", results_table(settings, truth), "",
              "### Indexing every file (cold): intake_nwb.index against LINDI", "",
-             index_table(settings), "", "### The warm catalog", "", catalog_table(settings), "",
-             "### Growth: milliseconds per extra file", "", growth_table(settings)]
+             index_table(settings), "", "### The warm catalog", "", catalog_table(settings)]
+    if len({s.n for s in settings}) > 1:  # growth needs two sizes at least
+        parts += ["", "### Growth: milliseconds per extra file", "", growth_table(settings)]
     if any(s.transport == "http" for s in settings):
         parts += ["", "### http: latency floor (sequential round trips x latency)", "",
                   floor_table(settings, args.latency)]

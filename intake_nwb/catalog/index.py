@@ -32,7 +32,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from ..store import NWBStore, open_refs, open_store, relocate_url
 from ..util.atomic import atomic_write
 from ..util.fanout import fan_out
 from ..util.lru import LRU
+from ..util.memo import cached_property
 from .locate import clean_url, locate, portable
 
 FORMAT = 2

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -28,6 +27,7 @@ from ..frames.tables import ScanOptions, TablePart, open_parts, scan_parts
 from ..nwb import NWBReader, TableReader
 from ..nwb.metadata import read_metadata
 from ..store import NWBStore, open_store
+from ..util.memo import cached_property
 from .index import LabIndex
 from .locate import clean_relocate, refs_dir_for, resolve_sources
 

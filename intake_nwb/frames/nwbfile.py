@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..nwb.metadata import SUBJECT_FIELDS, read_metadata
 from ..nwb.names import TABLE_SHORTCUTS, resolve, session_table, table_reader
 from ..sources import expand_one
 from ..store import open_store
+from ..util.memo import cached_property
 from .schema import NWB_PATH
 from .tables import ScanOptions, TablePart, _names, scan_parts
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,6 +42,7 @@ from ..nwb.names import session_table, table_reader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
 from ..store import CacheMode, NWBStore, open_stores
 from ..util.fanout import fan_out
+from ..util.memo import cached_property
 from .aliases import translate
 from .schema import (
     INTERNAL,

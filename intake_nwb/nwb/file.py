@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ import zarr
 from .. import conventions as cv
 from ..errors import IntakeNWBError
 from ..store import NWBStore, read_inlined
+from ..util.memo import cached_property
 from .types import TypeHierarchy, neurodata_type, scalar_attr
 
 

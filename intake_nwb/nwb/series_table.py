@@ -11,13 +11,12 @@ whose length differs from the data's fail that column, naming the file.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import numpy as np
 import zarr
 
 from ..errors import IntakeNWBError
 from ..store import read_rows
+from ..util.memo import cached_property
 from .file import NWBReader
 from .tables import DATA, ColumnData, ColumnSpec
 from .timeseries import TimeSeriesReader

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import zarr
 from .. import conventions as cv
 from ..errors import DataWarning, IntakeNWBError, TableNotFoundError
 from ..store import index_bounds, read_rows, read_spans, row_reader
+from ..util.memo import cached_property
 from .file import NWBReader
 from .types import neurodata_type
 

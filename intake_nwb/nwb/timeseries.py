@@ -18,7 +18,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -27,6 +26,7 @@ import zarr
 from .. import conventions as cv
 from ..errors import IntakeNWBError, TimeSeriesNotFoundError
 from ..store import read_spans
+from ..util.memo import cached_property
 from .file import NWBReader
 from .tables import TableReader
 from .types import neurodata_type, scalar_attr

@@ -23,7 +23,6 @@ import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, TypeVar
 
 from fsspec.asyn import get_loop, sync_wrapper
@@ -32,6 +31,7 @@ from fsspec.utils import glob_translate
 from .._version import __version__
 from ..errors import DandiAPIError, DandiNotFoundError, DraftVersionWarning, RemoteIOError
 from ..util.lru import LRU
+from ..util.memo import cached_property
 from .dandiasset import DandiAsset
 from .dandiurl import DANDI_API_URL, DandiRef
 from .sessions import loop_http

@@ -11,13 +11,13 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import fsspec
 from fsspec.core import split_protocol
 
 from ..errors import RemoteIOError, SourceNotFoundError
+from ..util.memo import cached_property
 from .http import fs_options
 from .identity import (
     file_identity,
