@@ -8,7 +8,9 @@ rows are kept. Values equal a direct scan of the files.
 
 from __future__ import annotations
 
+import gc
 import shutil
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,28 @@ def test_ragged_columns_open_only_the_files_kept(sessions: list[Path], tmp_path:
     direct = (intake_nwb.scan_nwb(one, "/units", refs_dir=tmp_path / "direct")
               .select("_table_index", "spike_times").collect())
     assert_frame_equal(spikes.sort("_table_index"), direct.sort("_table_index"))
+
+
+def test_files_read_for_ragged_columns_are_let_go(sessions: list[Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each file opened for its kept rows is released once read: open files hold thousands of
+    objects the garbage collector would walk again for every later file of a lab."""
+    cat = _catalog([str(p) for p in sessions], tmp_path)
+    made: list[weakref.ref[Any]] = []
+    real = store_open._refs_store
+
+    def tracking(*args: Any, **kwargs: Any) -> Any:
+        store = real(*args, **kwargs)
+        made.append(weakref.ref(store))
+        return store
+
+    monkeypatch.setattr(store_open, "_refs_store", tracking)
+    lf = cat.units.to_lazy().select("_nwb_path", "spike_times")
+    frame = lf.collect()
+    assert len(made) == N and frame["spike_times"].list.len().sum() > 0
+    gc.collect()
+    assert [r for r in made if r() is not None] == []  # the LazyFrame still exists
+    assert_frame_equal(lf.collect(), frame)  # and reads again, reopening the files
 
 
 def test_a_changed_file_is_never_read_from_the_index(sessions: list[Path], tmp_path: Path

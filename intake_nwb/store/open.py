@@ -26,7 +26,7 @@ from ..errors import (
 from ..refs import cache as refcache
 from ..refs.index import current_references, index_one, index_sources
 from ..refs.validate import URL_TEMPLATE_REF, Confinement, check_json
-from ..sources import Source, expand
+from ..sources import Source, expand, read_workers
 from ..util.atomic import pinned_dir
 from ..util.fanout import fan_out
 from .caches import ChunkCacheStore, LegacyZarrV2Store
@@ -337,13 +337,15 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
 
     # local files needing references are translated together afterwards, in worker processes
     # when there are many (h5py serialises threads; see intake_nwb.refs.index)
+    workers = read_workers(s.url for s in srcs)
     stores, failures = fan_out(open_if_indexed, srcs, key=lambda s: s.url, progress=progress,
-                               desc="opening NWB")
+                               desc="opening NWB", workers=workers)
     todo = [s for s in srcs if s.url in stores and stores[s.url] is None]
     if todo:
         made, failed = index_sources(todo, refs_dir=refs_dir, progress=progress)
         opened, lost = fan_out(lambda s: open_one(s, made[s.url]),
-                               [s for s in todo if s.url in made], key=lambda s: s.url)
+                               [s for s in todo if s.url in made], key=lambda s: s.url,
+                               workers=workers)
         stores.update(opened)
         failures.update({**failed, **lost})
     stores = {s.url: stores[s.url] for s in srcs if stores.get(s.url) is not None}
