@@ -112,6 +112,20 @@ class Run:
         return self
 
 
+def surviving_spikes(path: Path) -> tuple[int, int, int]:
+    """The truth of ``filter_spikes`` for one session, counted with h5py: ``(units, spikes of
+    the units that pass presence_ratio >= 0.9 and decoder_label == "sua", bytes per spike)``."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r") as f:
+        u = f["units"]
+        keep = (u["presence_ratio"][:] >= 0.9) & (u["decoder_label"].asstr()[:] == "sua")
+        ends = u["spike_times_index"][:].astype(np.int64)
+        counts = np.diff(ends, prepend=0)
+        return len(ends), int(counts[keep].sum()), u["spike_times"].dtype.itemsize
+
+
 def fmt(x: float, digits: int = 2) -> str:
     return "-" if x != x else f"{x:.{digits}f}"
 

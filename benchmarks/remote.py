@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _harness import Run, ensure_peer_venv, fmt, ratio
+from _harness import Run, ensure_peer_venv, fmt, ratio, surviving_spikes
 from _measure import emit_result  # benchmarks/ is on sys.path: the scripts run as scripts
 
 HERE = Path(__file__).resolve().parent
@@ -136,18 +136,7 @@ def ensure_lab(root: Path, n: int, size: str) -> Lab:
 
 def _selected_spike_mb(paths: Sequence[Path]) -> list[float]:
     """What filter_spikes must at least fetch: the surviving rows' spike times (h5py truth)."""
-    import h5py
-    import numpy as np
-
-    out = []
-    for p in paths:
-        with h5py.File(p, "r") as f:
-            u = f["units"]
-            keep = (u["presence_ratio"][:] >= 0.9) & (u["decoder_label"].asstr()[:] == "sua")
-            ends = u["spike_times_index"][:].astype(np.int64)
-            starts = np.r_[0, ends[:-1]]
-            out.append(int(((ends - starts)[keep]).sum()) * u["spike_times"].dtype.itemsize / 1e6)
-    return out
+    return [spikes * itemsize / 1e6 for _, spikes, itemsize in map(surviving_spikes, paths)]
 
 
 def measure(tool: str, task: str, lab: Lab, urls: list[str], warm_refs: list[str],
