@@ -18,11 +18,13 @@ from typing import Any
 import intake
 import polars as pl
 import pytest
+import zarr
 from polars.testing import assert_frame_equal
 
 import intake_nwb
 from intake_nwb.config import config
 from intake_nwb.errors import StaleReferenceError
+from intake_nwb.nwb import types
 from intake_nwb.sample import write_session
 from intake_nwb.store import open as store_open
 from tests.support.http_server import RangeHTTPServer
@@ -108,6 +110,36 @@ def test_files_read_for_ragged_columns_are_let_go(sessions: list[Path], tmp_path
     gc.collect()
     assert [r for r in made if r() is not None] == []  # the LazyFrame still exists
     assert_frame_equal(lf.collect(), frame)  # and reads again, reopening the files
+
+
+def test_files_opened_together_parse_each_namespace_once(sessions: list[Path], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached specifications (the type hierarchy) are parsed once per namespace version,
+    by one of the threads opening files, from the inlined references (no zarr read)."""
+    cat = _catalog([str(p) for p in sessions], tmp_path)
+    parsed: list[str] = []
+    real_parse = types._parse
+
+    def counting(group: Any, read: Any) -> Any:
+        parsed.append(group.path)
+        return real_parse(group, read)
+
+    through_zarr: list[str] = []
+    real_getitem = zarr.Array.__getitem__
+
+    def getitem(self: Any, key: Any) -> Any:
+        if self.path.startswith("specifications"):
+            through_zarr.append(self.path)
+        return real_getitem(self, key)
+
+    monkeypatch.setattr(types, "_PARSED", {})
+    monkeypatch.setattr(types, "_parse", counting)
+    monkeypatch.setattr(zarr.Array, "__getitem__", getitem)
+    with config.set(max_workers=N):
+        frame = cat.units.to_lazy().select("_nwb_path", "spike_times").collect()
+    assert frame["_nwb_path"].n_unique() == N
+    assert parsed and len(parsed) == len(set(parsed)), parsed  # once each
+    assert through_zarr == []
 
 
 def test_a_changed_file_is_never_read_from_the_index(sessions: list[Path], tmp_path: Path

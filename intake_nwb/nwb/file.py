@@ -34,7 +34,7 @@ class NWBReader:
 
     @cached_property
     def types(self) -> TypeHierarchy:
-        return TypeHierarchy.from_group(self.group)
+        return TypeHierarchy.from_group(self.group, lambda a: read_inlined(self.store, a))
 
     @cached_property
     def objects(self) -> dict[str, str]:

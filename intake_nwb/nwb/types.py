@@ -8,7 +8,8 @@ Files written before specifications were cached (NWB 2.0b) use the built-in tabl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ _CORE_PARENTS = {
 
 
 _PARSED: dict[tuple[str, str], dict[str, str]] = {}  # (namespace, version) -> type parents
+_PARSING = threading.Lock()
 
 
 def scalar_attr(value: Any) -> Any:
@@ -66,9 +68,13 @@ class TypeHierarchy:
             self.parents.update(parents)
 
     @classmethod
-    def from_group(cls, root: zarr.Group) -> TypeHierarchy:
+    def from_group(cls, root: zarr.Group,
+                   read: Callable[[zarr.Array], np.ndarray | None] | None = None
+                   ) -> TypeHierarchy:
         """From ``/specifications/<namespace>/<version>/*``; a namespace version's types are
-        parsed once per process (files of a lab share them)."""
+        parsed once per process (files of a lab share them), by one thread while the others
+        opening files wait for it. ``read``: a faster way to read a spec document's array
+        (None from it: read through zarr)."""
         parents: dict[str, str] = {}
         if "specifications" in root:
             specs = root["specifications"]
@@ -76,11 +82,9 @@ class TypeHierarchy:
                 for version, group in ns.groups():
                     key = (ns_name, version)
                     if key not in _PARSED:
-                        found: dict[str, str] = {}
-                        for name, node in group.arrays():
-                            if name != "namespace":
-                                _collect(_spec_doc(node), found)
-                        _PARSED[key] = found
+                        with _PARSING:
+                            if key not in _PARSED:
+                                _PARSED[key] = _parse(group, read)
                     for name, base in _PARSED[key].items():
                         parents.setdefault(name, base)
         return cls(parents)
@@ -98,9 +102,21 @@ class TypeHierarchy:
         return base in self.ancestors(ndtype)
 
 
-def _spec_doc(array: zarr.Array) -> dict[str, Any]:
+def _parse(group: zarr.Group, read: Callable[[zarr.Array], np.ndarray | None] | None
+           ) -> dict[str, str]:
+    """The type parents one namespace version defines."""
+    found: dict[str, str] = {}
+    for name, node in group.arrays():
+        if name != "namespace":
+            _collect(_spec_doc(node, read), found)
+    return found
+
+
+def _spec_doc(array: zarr.Array, read: Callable[[zarr.Array], np.ndarray | None] | None
+              ) -> dict[str, Any]:
     try:
-        text = np.asarray(array[...]).reshape(-1)[0]
+        values = read(array) if read is not None else None
+        text = np.asarray(array[...] if values is None else values).reshape(-1)[0]
         if isinstance(text, bytes):
             text = text.decode()
         return json.loads(text)
