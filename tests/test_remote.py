@@ -10,6 +10,10 @@ Fixtures come from ``tests/servers_fixtures.py``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +134,22 @@ def test_timeseries(remote: dict[str, Any], truth: list[dict[str, Any]], tmp_pat
     da = get_timeseries(remote["urls"][0], SERIES, storage_options=remote["options"],
                         refs_dir=tmp_path)
     np.testing.assert_array_equal(da.sel(time=slice(10.0, 20.0)).values, truth[0]["window"])
+
+
+def test_a_process_that_read_exits_cleanly(remote: dict[str, Any], tmp_path: Path) -> None:
+    """Its filesystems' sessions and clients are closed at exit, with nothing on stderr (adlfs's
+    own finalizers would print "Loop is not running" for asynchronous instances)."""
+    script = textwrap.dedent(f"""
+        import intake_nwb
+        df = intake_nwb.get_df({remote["urls"][:1]!r}, "/units", progress=False,
+                               storage_options={remote["options"]!r}, refs_dir={str(tmp_path)!r})
+        print(df.height)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(intake_nwb.__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0 and int(out.stdout) > 0, out.stderr
+    assert out.stderr == "", out.stderr
 
 
 def test_references_record_the_source(remote: dict[str, Any], tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ import atexit
 import contextlib
 import json
 import threading
+import weakref
 
 import fsspec
+from fsspec.asyn import sync as fsspec_sync
 from zarr.core.sync import sync
 
 from ..sources import Source
@@ -31,6 +33,7 @@ def async_filesystem(src: Source) -> fsspec.AbstractFileSystem:
             else:
                 fs = fsspec.filesystem(src.protocol, asynchronous=True,
                                        skip_instance_cache=True, **src.fs_options)
+                _detach_loopless_finalizers(fs)
             _async_fss[key] = fs
     return fs
 
@@ -52,3 +55,19 @@ async def _close_sessions(fs: fsspec.AbstractFileSystem) -> None:
     s3 = getattr(fs, "_s3", None)  # s3fs
     if s3 is not None and hasattr(s3, "close"):
         await s3.close()
+    for name in ("service_client", "credential"):  # adlfs (see _detach_loopless_finalizers)
+        client = getattr(fs, name, None)
+        close = getattr(client, "close", None)
+        if close is not None and asyncio.iscoroutinefunction(close):
+            await close()
+
+
+def _detach_loopless_finalizers(fs: fsspec.AbstractFileSystem) -> None:
+    """adlfs closes its clients in finalizers ``sync(fs.loop, ...)``, but an asynchronous
+    instance has no loop (None): at exit they can only raise "Loop is not running", with a
+    traceback. They are detached; :func:`_close_sessions` closes those clients instead."""
+    for finalizer in list(getattr(weakref.finalize, "_registry", {})):
+        info = finalizer.peek()
+        if info is not None and info[0] is fs and info[1] is fsspec_sync and info[2] \
+                and info[2][0] is None:
+            finalizer.detach()
