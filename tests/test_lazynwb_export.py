@@ -81,6 +81,26 @@ def test_every_format_reads_back_equal(lab: list[str], opts: dict[str, str], tmp
     assert got.cast(ref.schema["session_start_time"]).equals(ref["session_start_time"])
 
 
+def test_excel_and_delta_read_back_equal(lab: list[str], opts: dict[str, str],
+                                         tmp_path: Path) -> None:
+    """The two formats whose writers are optional (the ``export`` extra)."""
+    with pytest.warns(IntakeNWBWarning, match="/units/spike_times"):  # excel is flat
+        excel = intake_nwb.convert_nwb_tables(lab, tmp_path / "x", output_format="excel",
+                                              table_names=["units", "trials"], **opts)
+    delta = intake_nwb.convert_nwb_tables(lab, tmp_path / "d", output_format="delta",
+                                          table_names=["units", "trials"], **opts)
+    for path, table in (("/units", "units"), ("/intervals/trials", "trials")):
+        flat = intake_nwb.get_df(lab, table, **opts)  # array columns left out
+        flat = flat.with_columns(pl.col(pl.Float64).fill_nan(None))  # Excel has no NaN
+        back = pl.read_excel(excel[path])
+        assert back.columns == flat.columns, path
+        assert back.cast(dict(flat.schema)).equals(flat), path  # type: ignore[arg-type]
+        whole = intake_nwb.get_df(lab, table, exclude_array_columns=False, **opts)
+        back = pl.read_delta(str(delta[path]))
+        assert back.sort(SORT).cast(dict(whole.schema)).equals(  # type: ignore[arg-type]
+            whole.sort(SORT)), path
+
+
 def test_flat_formats_leave_arrays_out_and_say_so(lab: list[str], opts: dict[str, str],
                                                   tmp_path: Path) -> None:
     with pytest.warns(IntakeNWBWarning, match="/units/spike_times"):

@@ -82,6 +82,8 @@ class _Sink:
 
     def __init__(self, path: Path, fmt: str, schema: pl.Schema, options: dict[str, Any],
                  max_bytes: int):
+        if fmt == "delta":  # Delta Lake has no fixed-size arrays: lists of the same values
+            schema = pl.Schema({c: _as_lists(t) for c, t in schema.items()})
         self.path, self.fmt, self.schema, self.options = path, fmt, schema, options
         self.max_bytes = max_bytes
         self.arrow = pl.DataFrame(schema=schema).to_arrow().schema
@@ -284,7 +286,8 @@ def convert_nwb_tables(nwb_sources: Any, output_dir: str | os.PathLike[str], *,
     ----------
     output_format:
         ``parquet``, ``csv``, ``json``, ``ndjson``, ``feather``/``arrow``/``ipc``, ``avro``,
-        ``excel``, ``delta`` (the last two need ``xlsxwriter`` and ``deltalake``).
+        ``excel``, ``delta`` (the last two need ``xlsxwriter`` and ``deltalake``: the ``export``
+        extra).
     exclude_array_columns:
         Leave out columns holding lists or arrays. Default: for csv and excel (which cannot
         hold them: one warning names what is left out), not otherwise.
