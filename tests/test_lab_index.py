@@ -9,6 +9,7 @@ rows are kept. Values equal a direct scan of the files.
 from __future__ import annotations
 
 import gc
+import json
 import shutil
 import weakref
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from polars.testing import assert_frame_equal
 
 import intake_nwb
 from intake_nwb.config import config
-from intake_nwb.errors import StaleReferenceError
+from intake_nwb.errors import StaleReferenceError, UnsafeReferenceError
 from intake_nwb.nwb import types
 from intake_nwb.sample import write_session
 from intake_nwb.store import open as store_open
@@ -140,6 +141,50 @@ def test_files_opened_together_parse_each_namespace_once(sessions: list[Path], t
     assert frame["_nwb_path"].n_unique() == N
     assert parsed and len(parsed) == len(set(parsed)), parsed  # once each
     assert through_zarr == []
+
+
+@pytest.fixture(scope="module")
+def long_sessions(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Spike times large enough to stay in the file (not inlined in the references)."""
+    folder = tmp_path_factory.mktemp("long")
+    return [write_session(folder / f"ses-{i}.nwb", session_index=i, seed=i, n_units=5,
+                          spikes_per_unit=2000, n_trials=12, duration_s=30.0,
+                          behavior_rate=5.0, n_electrodes=4) for i in range(3)]
+
+
+def test_ragged_columns_of_local_files_open_no_file(long_sessions: list[Path], tmp_path: Path,
+                                                     opened: list[str]) -> None:
+    """Each row's bounds and the data's byte ranges are in the index: the kept rows' spike
+    times are read from the files without opening their references."""
+    files = [str(p) for p in long_sessions]
+    cat = _catalog(files, tmp_path)
+    opened.clear()
+    kept = pl.col("presence_ratio") > 0.5
+    spikes = cat.units.to_lazy().filter(kept).select(*SORT, "spike_times").collect()
+    assert opened == []
+    direct = (intake_nwb.scan_nwb(files, "/units", refs_dir=tmp_path / "direct").filter(kept)
+              .select(*SORT, "spike_times").collect())
+    assert spikes.height > 0
+    assert_frame_equal(spikes.sort(SORT), direct.sort(SORT))
+    assert_frame_equal(cat.units.read().sort(SORT), intake_nwb.scan_nwb(  # every column too
+        files, "/units", refs_dir=tmp_path / "direct").collect().sort(SORT),
+        check_column_order=False)
+
+
+@pytest.mark.parametrize("change", [
+    {"chunks": [[10**12, 8]]}, {"dtype": "|O"}, {"chunk_rows": 0}, {"length": 10**9}])
+def test_a_tampered_data_layout_is_refused(long_sessions: list[Path], tmp_path: Path,
+                                           change: dict[str, Any]) -> None:
+    files = [str(p) for p in long_sessions]
+    path = intake_nwb.build_catalog(files, tmp_path / "catalog.yaml", progress=False)
+    doc_path = next(tmp_path.glob("index/*/tables/units.json"))
+    doc = json.loads(doc_path.read_text())
+    doc["files"][next(iter(doc["files"]))]["ragged"]["spike_times"].update(change)
+    doc_path.write_text(json.dumps(doc))
+    cat = intake.open_catalog(str(path))
+    with pytest.raises(UnsafeReferenceError, match="spike_times") as err:
+        cat.units.to_lazy().select("spike_times").collect()
+    assert any(f in str(err.value) for f in files)  # names the file
 
 
 def test_a_changed_file_is_never_read_from_the_index(sessions: list[Path], tmp_path: Path

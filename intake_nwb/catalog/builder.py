@@ -32,7 +32,7 @@ import yaml
 from .._version import __version__
 from ..errors import Errors, IntakeNWBError, report_failures
 from ..frames.schema import NWB_PATH, is_array
-from ..frames.tables import ScanOptions, TablePart, read_columns
+from ..frames.tables import ScanOptions, TablePart, bounds_columns, read_columns
 from ..nwb import NWBReader, TableReader
 from ..nwb.metadata import read_metadata
 from ..nwb.timeseries import timeseries_paths
@@ -240,8 +240,16 @@ def _inspect(src: Source, target: str, identity: dict[str, Any], extra: Mapping[
         rows, failed = (read_columns(part, scalar) if part.n_rows <= INDEX_MAX_ROWS
                         else (None, {}))
         dtypes = {c: t for c, t in part.dtypes.items() if c not in failed}
-        tables[p] = FileTable(dtypes, part.n_rows, {**part.failures, **failed},
-                              rows.drop(*failed) if rows is not None else None)
+        ragged: dict[str, Any] = {}
+        if rows is not None:
+            rows = rows.drop(*failed)
+            for c in (c for c, t in dtypes.items() if is_array(t)):
+                found = reader.ragged_layout(c)
+                if found is not None:  # read later from the index: see frames.tables
+                    starts, stops, ragged[c] = found
+                    rows = rows.with_columns(pl.Series(bounds_columns(c)[0], starts),
+                                             pl.Series(bounds_columns(c)[1], stops))
+        tables[p] = FileTable(dtypes, part.n_rows, {**part.failures, **failed}, rows, ragged)
     kind = "hdf5" if target != src.url else store.kind
     if kind == "hdf5":  # the references' record carries a content sample for later checks
         identity = dict(store.meta.get("identity") or identity)

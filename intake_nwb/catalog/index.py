@@ -40,7 +40,7 @@ import polars as pl
 from ..config import config
 from ..errors import IntakeNWBError, IntakeNWBWarning, StaleReferenceError
 from ..frames.schema import NWB_PATH, TABLE_INDEX, TABLE_PATH, dtype_from_json, dtype_to_json
-from ..frames.tables import IndexedColumns, TablePart
+from ..frames.tables import IndexedColumns, TablePart, bounds_columns
 from ..nwb import TableReader
 from ..refs.cache import default_refs_dir, local_copy_of, read_meta
 from ..sources import Source, file_identity, identity_matches
@@ -97,6 +97,9 @@ class FileTable:
     n_rows: int
     failures: dict[str, str] = field(default_factory=dict)
     rows: pl.DataFrame | None = None  # its scalar columns, when indexed
+    #: ragged columns read from the index: their data's layout in the file (their rows'
+    #: bounds are columns of ``rows``; see :func:`intake_nwb.frames.tables.bounds_columns`)
+    ragged: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,15 +178,21 @@ def _write_table(directory: Path, entry: str, table: TableIndex,
         if ft.failures:
             doc_files[key]["failures"] = ft.failures
         if ft.rows is not None:
+            if ft.ragged:
+                doc_files[key]["ragged"] = ft.ragged
             have = [c for c in columns if c in ft.rows.columns]
+            bounds = [b for c in ft.ragged for b in bounds_columns(c)]
             frames.append(ft.rows.select(
                 pl.lit(key).alias(FILE_KEY), pl.int_range(ft.n_rows, dtype=pl.Int64).alias(
-                    TABLE_INDEX), *[pl.col(c).cast(schema[c]) for c in have]))
+                    TABLE_INDEX), *[pl.col(c).cast(schema[c]) for c in have],
+                *[pl.col(b).cast(pl.Int64) for b in bounds]))
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(
         schema={FILE_KEY: pl.String, TABLE_INDEX: pl.Int64})
+    bounds = sorted(c for c in frame.columns if c not in columns and c not in (
+        FILE_KEY, TABLE_INDEX))
     frame = frame.select(FILE_KEY, TABLE_INDEX, *[
         pl.col(c).cast(schema[c]) if c in frame.columns else pl.lit(None, schema[c]).alias(c)
-        for c in columns])
+        for c in columns], *bounds)
     _parquet(directory / f"{entry}.parquet", frame)
     atomic_write(directory / f"{entry}.json", json.dumps({
         "table_path": table.table_path, "schemas": dtypes, "files": doc_files,
@@ -265,7 +274,8 @@ class LabIndex:
         doc = self._table_doc(entry)
         schemas = [{c: dtype_from_json(t) for c, t in s.items()} for s in doc["schemas"]]
         files = {key: FileTable(schemas[info["schema"]], info["n_rows"],
-                                dict(info.get("failures", {})))
+                                dict(info.get("failures", {})),
+                                ragged=dict(info.get("ragged") or {}))
                  for key, info in doc["files"].items()}
         return doc["table_path"], files, list(doc["columns"])
 
@@ -372,7 +382,8 @@ class LabIndex:
         where = self.nwb_paths(relocate)
         parts = {key: TablePart(where[key], table_path, ft.dtypes, ft.n_rows,
                                 functools.partial(opener, key), ft.failures,
-                                indexed=key in indexed)
+                                indexed=key in indexed,
+                                ragged=ft.ragged if key in indexed else {})
                  for key, ft in files.items() if key not in stale}
         for key in stale & files.keys():  # changed files: described as they are now
             try:

@@ -35,13 +35,14 @@ from ..errors import (
     PinMismatchError,
     StaleReferenceError,
     TableNotFoundError,
+    UnsafeReferenceError,
     report_failures,
 )
 from ..nwb import NWBReader, TableReader
 from ..nwb.names import session_table, table_reader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
 from ..sources import read_workers
-from ..store import CacheMode, NWBStore, open_stores
+from ..store import CacheMode, NWBStore, layout_reader, open_stores
 from ..util.fanout import fan_out
 from ..util.memo import cached_property
 from .aliases import translate
@@ -78,6 +79,9 @@ class TablePart:
     opener: Callable[[], TableReader]
     failures: dict[str, str] = field(default_factory=dict)
     indexed: bool = False  # its scalar columns are in the scan's IndexedColumns
+    #: ragged columns whose rows' bounds are in the scan's IndexedColumns: their data's layout
+    #: in the (local) file, read from there without opening the table
+    ragged: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def reader(self) -> TableReader:
@@ -97,6 +101,11 @@ class TablePart:
                    own.failures)
         part.__dict__["reader"] = reader
         return part
+
+
+def bounds_columns(column: str) -> tuple[str, str]:
+    """The lab index's columns holding each row's ``[start, stop)`` in a ragged column's data."""
+    return f"_start:{column}", f"_stop:{column}"
 
 
 @dataclass
@@ -359,8 +368,10 @@ def _from_index(parts: list[TablePart], columns: list[str], predicate: pl.Expr |
     if sources != indexed.sources:
         lf = lf.filter(pl.col(NWB_PATH).is_in(sorted(sources)))
     kept = [c for c in columns if c not in rest]
+    names = lf.collect_schema().names()
+    bounds = [b for c in rest for b in bounds_columns(c) if b in names]
     lf = lf.select([pl.col(c).cast(plan.schema[c]) for c in dict.fromkeys(
-        [*kept, *sorted(asked - set(kept)), NWB_PATH, TABLE_INDEX])])
+        [*kept, *sorted(asked - set(kept)), NWB_PATH, TABLE_INDEX])] + bounds)
     if predicate is not None:
         lf = lf.filter(predicate)
     if n_rows is not None:
@@ -384,6 +395,9 @@ def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[
 
     def read(part: TablePart) -> pl.DataFrame:
         rows = by_source[(part.source,)]
+        laid = _from_layouts(part, rows, rest, plan)
+        if laid is not None:
+            return rows.with_columns(**laid)
         reader = _FileRead(part, plan, None)
         try:
             return rows.with_columns(**reader.columns(rest, rows[TABLE_INDEX].to_numpy()))
@@ -399,6 +413,31 @@ def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[
         return [frames[p.source].select(columns) for p in todo]
     finally:
         report_failures(failures, plan.options.errors, "could not be read", noun="columns")
+
+
+def _from_layouts(part: TablePart, rows: pl.DataFrame, rest: list[str], plan: _Plan
+                  ) -> dict[str, pl.Series] | None:
+    """``rest`` for ``rows`` of a local file straight from the data layouts the lab index
+    records (the rows' bounds, the data's byte ranges), without opening the file's table; None
+    when the index does not hold them all (then the table is opened)."""
+    if not rest or any(c not in part.ragged or bounds_columns(c)[0] not in rows.columns
+                       or c in plan.overrides or c in plan.as_json for c in rest) \
+            or not os.path.isfile(part.source):
+        return None
+    out = {}
+    for c in rest:
+        where = f"{part.path}/{c}"
+        start, stop = (rows[b].to_numpy() for b in bounds_columns(c))
+        data = layout_reader(part.source, part.ragged[c], where)
+        if rows[bounds_columns(c)[0]].null_count() or not (
+                (start >= 0) & (start <= stop) & (stop <= data.shape[0])).all():
+            raise UnsafeReferenceError("the lab index's row bounds lie outside the data",
+                                       source=part.source, path=where)
+        values = data.spans(start.astype(np.int64), stop.astype(np.int64))
+        offsets = np.concatenate([[0], np.cumsum(stop - start)]).astype(np.int64)
+        arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
+        out[c] = pl.Series(c, arr).cast(plan.schema[c], strict=True)
+    return out
 
 
 def _from_files(parts: list[TablePart], columns: list[str], predicate: pl.Expr | None,

@@ -209,6 +209,28 @@ class TableReader:
     def dtype(self, name: str) -> np.dtype:
         return self._array(self.column(name).path).dtype
 
+    def ragged_layout(self, name: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+        """Where a ragged numeric column's values lie, for a lab index to read them without this
+        table: each row's ``(starts, stops)`` and the data's layout in its local file
+        (``dtype``, ``length``, ``chunk_rows``, ``chunks``: byte ranges). None unless one index
+        level over 1-D uncompressed data held in the file, its bounds inside the data."""
+        spec = self.columns.get(name)
+        if spec is None or spec.kind != DATA or len(spec.index_paths) != 1:
+            return None
+        data = self._map(self._array(spec.path))
+        index = self._array(spec.index_paths[0])
+        if data is None or len(data.shape) != 1 or data.path is None or \
+                data.dtype.kind not in "biuf" or index.dtype.kind not in "iu" or \
+                any(isinstance(c, str) for c in data.chunks):
+            return None
+        starts, stops = self._bounds(spec.index_paths[0], None)
+        if len(stops) != self.n_rows or (starts > stops).any() or \
+                (stops.size and int(stops.max()) > data.shape[0]):
+            return None  # read through the table, which clips as pynwb does and says so
+        return starts, stops, {"dtype": data.dtype.str, "length": int(data.shape[0]),
+                               "chunk_rows": int(data.chunk_rows),
+                               "chunks": [list(c) for c in data.chunks]}
+
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, name: str, rows: np.ndarray | None = None, *, strict: bool = False

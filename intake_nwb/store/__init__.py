@@ -10,7 +10,7 @@ group, with the filesystems, caches and read planning underneath.
 
 from .caches import ChunkCacheStore
 from .filesystems import async_filesystem
-from .mmap import RowReader, is_raw, read_inlined, row_reader
+from .mmap import RowReader, is_raw, layout_reader, read_inlined, row_reader
 from .open import (
     CacheMode,
     NWBStore,
@@ -28,4 +28,4 @@ __all__ = [
   "CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "RowReader", "StoreSpec",
            "async_filesystem", "default_cache_dir", "index_bounds", "is_raw", "manager_for",
            "open_refs", "open_store", "open_stores", "read_rows", "read_spans", "relocate_url",
-           "read_inlined", "remember", "row_reader"]
+           "layout_reader", "read_inlined", "remember", "row_reader"]

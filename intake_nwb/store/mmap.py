@@ -41,7 +41,7 @@ import numpy as np
 import zarr
 from zarr.core.metadata.v2 import ArrayV2Metadata
 
-from ..errors import DecodeError, IntakeNWBError
+from ..errors import DecodeError, IntakeNWBError, UnsafeReferenceError
 from ..refs.pad import CODEC_ID as PAD
 from .decoding import decode_chunk
 from .open import NWBStore
@@ -255,6 +255,31 @@ class RowReader:
             if fd >= 0:
                 os.close(fd)
         return out
+
+
+def layout_reader(path: str, layout: Mapping[str, Any], where: str) -> RowReader:
+    """A :class:`RowReader` of 1-D raw data in the local file ``path`` from a recorded layout
+    (``dtype``, ``length``, ``chunk_rows``, ``chunks``: what
+    :meth:`intake_nwb.nwb.TableReader.ragged_layout` records), checked first: a numeric dtype,
+    one byte range per chunk of exactly its rows' bytes, every range inside the file.
+    ``where`` names the data in errors."""
+    size = os.path.getsize(path)
+    try:
+        dtype = np.dtype(str(layout["dtype"]))
+        length, rows = int(layout["length"]), int(layout["chunk_rows"])
+        chunks = [(int(o), int(n)) for o, n in layout["chunks"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnsafeReferenceError(f"unreadable data layout ({exc})", source=path,
+                                   path=where) from exc
+    want = [min(rows, length - c * rows) * dtype.itemsize for c in range(len(chunks))] \
+        if rows > 0 else []
+    ok = dtype.kind in "biuf" and length >= 0 and rows > 0 and \
+        len(chunks) == math.ceil(length / rows) and \
+        all(o >= 0 and n == w and o + n <= size for (o, n), w in zip(chunks, want, strict=True))
+    if not ok:
+        raise UnsafeReferenceError(f"a data layout that does not fit the file ({size} bytes)",
+                                   source=path, path=where)
+    return RowReader((length,), dtype, rows, list(chunks), path, {})
 
 
 def row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
