@@ -171,6 +171,27 @@ def test_ragged_columns_of_local_files_open_no_file(long_sessions: list[Path], t
         check_column_order=False)
 
 
+def test_ragged_columns_of_remote_files_open_no_file(long_sessions: list[Path], tmp_path: Path,
+                                                      http_server: RangeHTTPServer,
+                                                      opened: list[str]) -> None:
+    """Over HTTP too: the kept rows' bytes are fetched at the ranges the index records, each
+    file's adjacent pieces as one request."""
+    urls = [http_server.upload(p, f"long/{p.name}") for p in long_sessions]
+    cat = _catalog(urls, tmp_path)
+    kept = pl.col("presence_ratio") > 0.5
+    with config.set(cache_dir=str(tmp_path / "user-cache")):
+        cat.units(exclude_array_columns=True).read()  # the files found unchanged
+        http_server.reset_stats()
+        opened.clear()
+        spikes = cat.units.to_lazy().filter(kept).select(*SORT, "spike_times").collect()
+        assert opened == []
+        assert 0 < http_server.stats()["requests"] <= len(urls)  # one range a file
+    direct = (intake_nwb.scan_nwb(urls, "/units", refs_dir=tmp_path / "direct").filter(kept)
+              .select(*SORT, "spike_times").collect())
+    assert spikes.height > 0
+    assert_frame_equal(spikes.sort(SORT), direct.sort(SORT))
+
+
 @pytest.mark.parametrize("change", [
     {"chunks": [[10**12, 8]]}, {"dtype": "|O"}, {"chunk_rows": 0}, {"length": 10**9}])
 def test_a_tampered_data_layout_is_refused(long_sessions: list[Path], tmp_path: Path,

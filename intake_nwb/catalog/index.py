@@ -371,20 +371,31 @@ class LabIndex:
             atomic_write(self._seen_path(), json.dumps(seen, default=str))
 
     def parts(self, entry: str, opener: Callable[[str], TableReader], *,
-              stale: Iterable[str] = (), relocate: Mapping[str, str] | None = None
+              stale: Iterable[str] = (), relocate: Mapping[str, str] | None = None,
+              storage_options: Mapping[str, Any] | None = None
               ) -> tuple[str, dict[str, TablePart], IndexedColumns]:
         """A table entry as table parts keyed by file (``opener(key)`` opens one when data
         must be read) and its indexed columns; ``stale`` files are left out of the indexed
-        rows; ``relocate`` maps the files' URLs to where they are read from now."""
+        rows; ``relocate`` maps the files' URLs to where they are read from now. Files whose
+        ragged columns' layouts the index holds read them from there (with
+        ``storage_options``), but pinned ones (DANDI): their bytes are read once the pin is
+        checked, through their references."""
         table_path, files, columns = self.table(entry)
         stale = set(stale)
         indexed = self.indexed_keys(entry) - stale
         where = self.nwb_paths(relocate)
-        parts = {key: TablePart(where[key], table_path, ft.dtypes, ft.n_rows,
-                                functools.partial(opener, key), ft.failures,
-                                indexed=key in indexed,
-                                ragged=ft.ragged if key in indexed else {})
-                 for key, ft in files.items() if key not in stale}
+        options = storage_options if storage_options is not None else self.storage_options
+
+        def part(key: str, ft: FileTable) -> TablePart:
+            rec = self.files[key]
+            laid = key in indexed and not rec.extra.get("dandi")
+            return TablePart(where[key], table_path, ft.dtypes, ft.n_rows,
+                             functools.partial(opener, key), ft.failures,
+                             indexed=key in indexed, ragged=ft.ragged if laid else {},
+                             size=_int_or_none(rec.identity.get("size")),
+                             storage_options=options or None)
+
+        parts = {key: part(key, ft) for key, ft in files.items() if key not in stale}
         for key in stale & files.keys():  # changed files: described as they are now
             try:
                 parts[key] = TablePart.of(opener(key))
@@ -396,6 +407,10 @@ class LabIndex:
             frame = frame.filter(~pl.col(NWB_PATH).is_in([where[k] for k in stale]))
         sources = frozenset(where[k] for k in indexed)
         return table_path, parts, IndexedColumns(frame, frozenset(columns), sources)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if type(value) is int else None
 
 
 #: protocols whose listing of a prefix gives each file's size and ETag in one request

@@ -225,7 +225,8 @@ class IndexOrigin(Origin):
             return TableReader(NWBReader(self._open(key, stale)), path)
 
         _, parts, indexed = self.lab.parts(self.entry, opener, stale=stale,
-                                           relocate=self._relocate)
+                                           relocate=self._relocate,
+                                           storage_options=self.options.storage_options)
         chosen = [parts[k] for k in keys if k in parts]
         if scan.resolve_regions:  # region targets are not in the index: describe them now
             chosen = [TablePart.of(p.reader, True) for p in chosen]

@@ -41,8 +41,8 @@ from ..errors import (
 from ..nwb import NWBReader, TableReader
 from ..nwb.names import session_table, table_reader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
-from ..sources import read_workers
-from ..store import CacheMode, NWBStore, layout_reader, open_stores
+from ..sources import Source, read_workers
+from ..store import CacheMode, NWBStore, layout_reader, open_stores, read_layout_spans
 from ..util.fanout import fan_out
 from ..util.memo import cached_property
 from .aliases import translate
@@ -80,8 +80,11 @@ class TablePart:
     failures: dict[str, str] = field(default_factory=dict)
     indexed: bool = False  # its scalar columns are in the scan's IndexedColumns
     #: ragged columns whose rows' bounds are in the scan's IndexedColumns: their data's layout
-    #: in the (local) file, read from there without opening the table
+    #: in the file, read from there without opening the table; a remote file's size (as
+    #: checked) and options come with them
     ragged: dict[str, Any] = field(default_factory=dict)
+    size: int | None = None
+    storage_options: Mapping[str, Any] | None = None
 
     @cached_property
     def reader(self) -> TableReader:
@@ -417,23 +420,26 @@ def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[
 
 def _from_layouts(part: TablePart, rows: pl.DataFrame, rest: list[str], plan: _Plan
                   ) -> dict[str, pl.Series] | None:
-    """``rest`` for ``rows`` of a local file straight from the data layouts the lab index
-    records (the rows' bounds, the data's byte ranges), without opening the file's table; None
-    when the index does not hold them all (then the table is opened)."""
+    """``rest`` for ``rows`` of a file straight from the data layouts the lab index records
+    (the rows' bounds, the data's byte ranges), without opening the file's table; None when the
+    index does not hold them all (then the table is opened)."""
     if not rest or any(c not in part.ragged or bounds_columns(c)[0] not in rows.columns
-                       or c in plan.overrides or c in plan.as_json for c in rest) \
-            or not os.path.isfile(part.source):
+                       or c in plan.overrides or c in plan.as_json for c in rest):
+        return None
+    src = Source.from_url(part.source, part.storage_options)
+    size = os.path.getsize(part.source) if src.is_local else part.size
+    if size is None:
         return None
     out = {}
     for c in rest:
         where = f"{part.path}/{c}"
         start, stop = (rows[b].to_numpy() for b in bounds_columns(c))
-        data = layout_reader(part.source, part.ragged[c], where)
+        data = layout_reader(part.source, part.ragged[c], where, size)
         if rows[bounds_columns(c)[0]].null_count() or not (
                 (start >= 0) & (start <= stop) & (stop <= data.shape[0])).all():
             raise UnsafeReferenceError("the lab index's row bounds lie outside the data",
                                        source=part.source, path=where)
-        values = data.spans(start.astype(np.int64), stop.astype(np.int64))
+        values = read_layout_spans(data, start, stop, src, where)
         offsets = np.concatenate([[0], np.cumsum(stop - start)]).astype(np.int64)
         arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
         out[c] = pl.Series(c, arr).cast(plan.schema[c], strict=True)

@@ -16,7 +16,7 @@ import zarr
 
 from .. import conventions as cv
 from ..errors import DataWarning, IntakeNWBError, TableNotFoundError
-from ..store import index_bounds, read_rows, read_spans, row_reader
+from ..store import index_bounds, raw_rows, read_rows, read_spans, row_reader
 from ..util.memo import cached_property
 from .file import NWBReader
 from .types import neurodata_type
@@ -211,13 +211,13 @@ class TableReader:
 
     def ragged_layout(self, name: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
         """Where a ragged numeric column's values lie, for a lab index to read them without this
-        table: each row's ``(starts, stops)`` and the data's layout in its local file
-        (``dtype``, ``length``, ``chunk_rows``, ``chunks``: byte ranges). None unless one index
-        level over 1-D uncompressed data held in the file, its bounds inside the data."""
+        table: each row's ``(starts, stops)`` and the data's layout in its file (``dtype``,
+        ``length``, ``chunk_rows``, ``chunks``: byte ranges). None unless one index level over
+        1-D uncompressed data held in the file, its bounds inside the data."""
         spec = self.columns.get(name)
         if spec is None or spec.kind != DATA or len(spec.index_paths) != 1:
             return None
-        data = self._map(self._array(spec.path))
+        data = raw_rows(self.nwb.store, self._array(spec.path), local=False)
         index = self._array(spec.index_paths[0])
         if data is None or len(data.shape) != 1 or data.path is None or \
                 data.dtype.kind not in "biuf" or index.dtype.kind not in "iu" or \

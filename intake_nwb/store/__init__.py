@@ -10,7 +10,7 @@ group, with the filesystems, caches and read planning underneath.
 
 from .caches import ChunkCacheStore
 from .filesystems import async_filesystem
-from .mmap import RowReader, is_raw, layout_reader, read_inlined, row_reader
+from .mmap import RowReader, is_raw, layout_reader, raw_rows, read_inlined, row_reader
 from .open import (
     CacheMode,
     NWBStore,
@@ -21,11 +21,12 @@ from .open import (
     open_stores,
     relocate_url,
 )
-from .planning import index_bounds, read_rows, read_spans
+from .planning import index_bounds, read_layout_spans, read_rows, read_spans
 from .workers import OpenStore, StoreSpec, manager_for, remember
 
 __all__ = [
   "CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "RowReader", "StoreSpec",
            "async_filesystem", "default_cache_dir", "index_bounds", "is_raw", "manager_for",
            "open_refs", "open_store", "open_stores", "read_rows", "read_spans", "relocate_url",
-           "layout_reader", "read_inlined", "remember", "row_reader"]
+           "layout_reader", "raw_rows", "read_inlined", "read_layout_spans", "remember",
+           "row_reader"]

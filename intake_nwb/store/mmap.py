@@ -257,13 +257,13 @@ class RowReader:
         return out
 
 
-def layout_reader(path: str, layout: Mapping[str, Any], where: str) -> RowReader:
-    """A :class:`RowReader` of 1-D raw data in the local file ``path`` from a recorded layout
-    (``dtype``, ``length``, ``chunk_rows``, ``chunks``: what
+def layout_reader(path: str, layout: Mapping[str, Any], where: str, size: int) -> RowReader:
+    """A :class:`RowReader` of 1-D raw data in the file ``path`` (of ``size`` bytes) from a
+    recorded layout (``dtype``, ``length``, ``chunk_rows``, ``chunks``: what
     :meth:`intake_nwb.nwb.TableReader.ragged_layout` records), checked first: a numeric dtype,
     one byte range per chunk of exactly its rows' bytes, every range inside the file.
-    ``where`` names the data in errors."""
-    size = os.path.getsize(path)
+    ``where`` names the data in errors; read it with
+    :func:`intake_nwb.store.planning.read_layout_spans`."""
     try:
         dtype = np.dtype(str(layout["dtype"]))
         length, rows = int(layout["length"]), int(layout["chunk_rows"])
@@ -308,11 +308,19 @@ def _raw_layout(store: NWBStore, array: zarr.Array
 
 
 def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
+    return raw_rows(store, array, local=True)
+
+
+def raw_rows(store: NWBStore, array: zarr.Array, *, local: bool) -> RowReader | None:
+    """``array``'s raw chunks: inlined (their keys) or byte ranges of the source, which must be
+    a local file when ``local`` (a remote one's reader is a layout, for
+    :func:`intake_nwb.store.planning.read_layout_spans`). None when zarr must read it."""
     layout = _raw_layout(store, array)
     if layout is None:
         return None
     references, dtype, rows, nbytes, tail, base = layout
-    local = os.path.isfile(store.source)
+    if local and not os.path.isfile(store.source):
+        return None  # remote bytes: through zarr
     chunks: list[tuple[int, int] | str] = []
     for c in range(math.ceil(int(array.shape[0]) / rows)):
         key = f"{base}/{array.metadata.encode_chunk_key((c, *tail))}"
@@ -324,11 +332,11 @@ def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
             if len(_inline_bytes(ref)) != nbytes:
                 return None
             chunks.append(key)
-        elif local and isinstance(ref, (list, tuple)) and len(ref) == 3 \
+        elif isinstance(ref, (list, tuple)) and len(ref) == 3 \
                 and ref[0] == store.source and int(ref[2]) in _lengths(array, c, nbytes):
             chunks.append((int(ref[1]), int(ref[2])))
         else:
-            return None  # remote bytes, or not ours to read: through zarr
+            return None  # not ours to read: through zarr
     shape = tuple(int(s) for s in array.shape)
     return RowReader(shape, dtype, rows, chunks,
                      store.source if any(isinstance(c, tuple) for c in chunks) else None,

@@ -2,8 +2,10 @@
 
 The only module that reaches into zarr's internals (``Array.store_path``, chunk-key encoding,
 ``AsyncArray.getitem``), behind three functions: :func:`read_spans`, :func:`read_rows` and
-:func:`index_bounds`. Each takes the array's :class:`~intake_nwb.store.mmap.RowReader` when there
-is one (raw bytes in a local file, or inlined): then rows are read by position or copied out of
+:func:`index_bounds`; :func:`read_layout_spans` reads the same way from a recorded data layout
+(a lab index's), without zarr. Each takes the array's
+:class:`~intake_nwb.store.mmap.RowReader` when there is one (raw bytes in a local file, or
+inlined): then rows are read by position or copied out of
 the references, with no event-loop round trip. For other *raw* arrays (no filters, no
 compressor, whole rows per chunk) a row span is a byte range, so spans are fetched
 byte-exactly, after merging spans whose gaps cost little next to the bytes wanted; other arrays
@@ -14,6 +16,8 @@ pinning a larger block.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import zarr
@@ -21,6 +25,9 @@ from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
+from ..errors import RemoteIOError
+from ..sources import Source
+from .filesystems import async_filesystem
 from .mmap import RowReader, is_raw
 
 
@@ -99,10 +106,66 @@ SPAN_GAP_MAX = 128 * 1024
 
 async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarray,
                           total: int) -> np.ndarray:
-    """Merge spans separated by cheap gaps, read the merged spans, cut the spans out."""
-    if len(starts) < 2 or np.any(starts[1:] < stops[:-1]):
-        return await _read_raw_exact(array, starts, stops, total)
     row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    return await _merged(starts, stops, total, row_bytes,
+                         lambda s, e, t: _read_raw_exact(array, s, e, t))
+
+
+def read_layout_spans(reader: RowReader, starts: np.ndarray, stops: np.ndarray,
+                      source: Source, where: str) -> np.ndarray:
+    """Rows ``[start, stop)`` of each span of 1-D raw data laid out as ``reader`` says in
+    ``source``: a local file read by position, a remote one by byte ranges in one concurrent
+    batch (spans merged as for arrays, adjacent pieces fetched as one range)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    stops = np.asarray(stops, dtype=np.int64)
+    total = int((stops - starts).sum()) if len(starts) else 0
+    if total == 0:
+        return np.empty(0, dtype=reader.dtype)
+    if source.is_local:
+        return reader.spans(starts, stops)
+    fs = async_filesystem(source)
+    return sync(_merged(starts, stops, total, reader.row_bytes,
+                        lambda s, e, t: _read_layout_exact(fs, source, reader, s, e, t, where)))
+
+
+async def _read_layout_exact(fs: Any, source: Source, reader: RowReader, starts: np.ndarray,
+                             stops: np.ndarray, total: int, where: str) -> np.ndarray:
+    rows, nbytes = reader.chunk_rows, reader.row_bytes
+    ranges: list[list[int]] = []  # [offset in the file, bytes, offset in the result]
+    at = 0
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        while a < b:
+            c = a // rows
+            end = min(b, (c + 1) * rows)
+            chunk = reader.chunks[c]
+            assert isinstance(chunk, tuple)  # layouts hold byte ranges only
+            offset, n = chunk[0] + (a - c * rows) * nbytes, (end - a) * nbytes
+            if ranges and ranges[-1][0] + ranges[-1][1] == offset:
+                ranges[-1][1] += n  # the next bytes of the file, next in the result too
+            else:
+                ranges.append([offset, n, at])
+            at, a = at + n, end
+    out = np.empty(total, dtype=reader.dtype)
+    view = out.view(np.uint8)
+
+    async def fetch(offset: int, n: int, to: int) -> None:
+        data = await fs._cat_file(source.fs_path, start=offset, end=offset + n)
+        if len(data) != n:
+            raise RemoteIOError(f"got {len(data)} of {n} bytes at {offset}", source=source.url,
+                                path=where)
+        view[to:to + n] = np.frombuffer(data, dtype=np.uint8)
+
+    await asyncio.gather(*(fetch(*r) for r in ranges))
+    return out
+
+
+async def _merged(starts: np.ndarray, stops: np.ndarray, total: int, row_bytes: int,
+                  exact: Callable[[np.ndarray, np.ndarray, int], Awaitable[np.ndarray]]
+                  ) -> np.ndarray:
+    """Merge spans separated by cheap gaps, read the merged spans with ``exact``, cut the
+    spans out."""
+    if len(starts) < 2 or np.any(starts[1:] < stops[:-1]):
+        return await exact(starts, stops, total)
     gaps = (starts[1:] - stops[:-1]) * row_bytes
     budget = SPAN_GAP_SHARE * total * row_bytes + SPAN_GAP_ALLOWANCE
     order = np.argsort(gaps, kind="stable")
@@ -111,12 +174,12 @@ async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarr
     merge = np.zeros(len(gaps), dtype=bool)
     merge[order[:n_merged]] = True
     if not merge.any():
-        return await _read_raw_exact(array, starts, stops, total)
+        return await exact(starts, stops, total)
     group = np.r_[0, np.cumsum(~merge)]  # group of each span
     gstart = starts[np.r_[0, np.flatnonzero(~merge) + 1]]
     gstop = stops[np.r_[np.flatnonzero(~merge), len(stops) - 1]]
     glen = gstop - gstart
-    merged = await _read_raw_exact(array, gstart, gstop, int(glen.sum()))
+    merged = await exact(gstart, gstop, int(glen.sum()))
     goff = np.r_[0, np.cumsum(glen)[:-1]]
     at = goff[group] + (starts - gstart[group])
     idx = np.concatenate([np.arange(a, a + (b - s))
