@@ -396,13 +396,20 @@ def results_table(settings: Sequence[Setting], truth: list[dict[str, int]]) -> s
                 continue
             lazy, warm = (by.get((s.transport, s.n, r.task, t)) for t in ("lazynwb",
                                                                           "lazynwb warm"))
-            mb = r.mb if s.server is not None else r.median("read_mb")
-            out.append(f"{head} {r.runs} | {fmt(r.seconds)} | {fmt(r.median('cpu_seconds'))} | "
-                       f"{r.requests if s.server is not None else '-'} | {fmt(mb, 1)} | "
+            out.append(f"{head} {_measured(s, r)} | "
                        f"{fmt(r.peak_rss_mb, 0)} | {_vs(r, lazy)} | {_vs(r, warm)} | "
                        f"{_check(r, want)} "
                        f"{r.note}{' ' + r.error if r.error else ''} | {fmt(r.median('load'), 1)} |")
     return "\n".join(out)
+
+
+def _measured(s: Setting, r: Run) -> str:
+    """The cells every table shares: runs, wall and CPU seconds, requests, MB (what the server
+    sent over HTTP, what the process read locally)."""
+    served = s.server is not None
+    mb = r.mb if served else r.median("read_mb")
+    return (f"{r.runs} | {fmt(r.seconds)} | {fmt(r.median('cpu_seconds'))} | "
+            f"{r.requests if served else '-'} | {fmt(mb, 1)}")
 
 
 def index_table(settings: Sequence[Setting]) -> str:
@@ -418,10 +425,7 @@ def index_table(settings: Sequence[Setting]) -> str:
                            "| | | | | | | | |")
                 continue
             lindi = by.get((s.transport, s.n, "index", "lindi"))
-            mb = r.mb if s.server is not None else r.median("read_mb")
-            out.append(f"| {s.transport} | {s.n} | {name} | {r.runs} | {fmt(r.seconds)} | "
-                       f"{fmt(r.median('cpu_seconds'))} | "
-                       f"{r.requests if s.server is not None else '-'} | {fmt(mb, 1)} | "
+            out.append(f"| {s.transport} | {s.n} | {name} | {_measured(s, r)} | "
                        f"{fmt(r.median('written_mb'), 1)} | {fmt(r.peak_rss_mb, 0)} | "
                        f"{_vs(r, lindi)} | "
                        f"{_check(r, s.n)} {r.note} | {fmt(r.median('load'), 1)} |")

@@ -247,8 +247,8 @@ def _inspect(src: Source, target: str, identity: dict[str, Any], extra: Mapping[
                 found = reader.ragged_layout(c)
                 if found is not None:  # read later from the index: see frames.tables
                     starts, stops, ragged[c] = found
-                    rows = rows.with_columns(pl.Series(bounds_columns(c)[0], starts),
-                                             pl.Series(bounds_columns(c)[1], stops))
+                    start, stop = bounds_columns(c)
+                    rows = rows.with_columns(pl.Series(start, starts), pl.Series(stop, stops))
         tables[p] = FileTable(dtypes, part.n_rows, {**part.failures, **failed}, rows, ragged)
     kind = "hdf5" if target != src.url else store.kind
     if kind == "hdf5":  # the references' record carries a content sample for later checks

@@ -167,6 +167,7 @@ def _write_table(directory: Path, entry: str, table: TableIndex,
     seen: dict[str, int] = {}
     doc_files: dict[str, Any] = {}
     frames: list[pl.DataFrame] = []
+    bounds: set[str] = set()  # the ragged columns' row bounds (frames.tables.bounds_columns)
     for key, ft in table.files.items():
         own = {c: dtype_to_json(t) for c, t in ft.dtypes.items()}
         text = json.dumps(own, sort_keys=True)
@@ -181,18 +182,17 @@ def _write_table(directory: Path, entry: str, table: TableIndex,
             if ft.ragged:
                 doc_files[key]["ragged"] = ft.ragged
             have = [c for c in columns if c in ft.rows.columns]
-            bounds = [b for c in ft.ragged for b in bounds_columns(c)]
+            own = [b for c in ft.ragged for b in bounds_columns(c)]
+            bounds.update(own)
             frames.append(ft.rows.select(
                 pl.lit(key).alias(FILE_KEY), pl.int_range(ft.n_rows, dtype=pl.Int64).alias(
                     TABLE_INDEX), *[pl.col(c).cast(schema[c]) for c in have],
-                *[pl.col(b).cast(pl.Int64) for b in bounds]))
+                *[pl.col(b).cast(pl.Int64) for b in own]))
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(
         schema={FILE_KEY: pl.String, TABLE_INDEX: pl.Int64})
-    bounds = sorted(c for c in frame.columns if c not in columns and c not in (
-        FILE_KEY, TABLE_INDEX))
     frame = frame.select(FILE_KEY, TABLE_INDEX, *[
         pl.col(c).cast(schema[c]) if c in frame.columns else pl.lit(None, schema[c]).alias(c)
-        for c in columns], *bounds)
+        for c in columns], *sorted(bounds))
     _parquet(directory / f"{entry}.parquet", frame)
     atomic_write(directory / f"{entry}.json", json.dumps({
         "table_path": table.table_path, "schemas": dtypes, "files": doc_files,

@@ -287,7 +287,7 @@ def row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
     references name or in the references themselves (kept with the store), else None."""
     path = array.path
     if path not in store.views:
-        store.views[path] = _row_reader(store, array)
+        store.views[path] = raw_rows(store, array, local=True)
     return store.views[path]  # type: ignore[no-any-return]
 
 
@@ -305,10 +305,6 @@ def _raw_layout(store: NWBStore, array: zarr.Array
     rows = int(array.chunks[0])
     nbytes = rows * math.prod(int(s) for s in array.shape[1:]) * dtype.itemsize
     return references, dtype, rows, nbytes, (0,) * (array.ndim - 1), array.path.strip("/")
-
-
-def _row_reader(store: NWBStore, array: zarr.Array) -> RowReader | None:
-    return raw_rows(store, array, local=True)
 
 
 def raw_rows(store: NWBStore, array: zarr.Array, *, local: bool) -> RowReader | None:
