@@ -134,6 +134,10 @@ def _child(args: dict[str, Any]) -> None:
 
     for name in ("scan_nwb", "get_metadata_df", "index", "open_store", "build_catalog"):
         getattr(intake_nwb, name)
+    import fsspec  # the transport's stack (aiohttp for http), as lazynwb imports obstore's
+
+    for protocol in {fsspec.core.split_protocol(s)[0] or "file" for s in args["srcs"]}:
+        fsspec.get_filesystem_class(protocol)
     for ep in entry_points(group="intake.drivers"):
         if ep.name.startswith("nwb_"):
             # the installed metadata may name drivers of another version than this checkout's

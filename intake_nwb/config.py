@@ -100,7 +100,7 @@ class Config:
     max_chunk_bytes: int = 64 * 2**20
     max_fill_bytes: int = 256 * 2**20
     allow_unrecorded_refs: bool = False
-    http_connections: int = 8
+    http_connections: int = 32
     http_connect_timeout: float = 5.0
     http_read_timeout: float = 10.0
     http_deadline: float = 30.0

@@ -138,12 +138,15 @@ def test_timeseries(remote: dict[str, Any], truth: list[dict[str, Any]], tmp_pat
 
 def test_a_process_that_read_exits_cleanly(remote: dict[str, Any], tmp_path: Path) -> None:
     """Its filesystems' sessions and clients are closed at exit, with nothing on stderr (adlfs's
-    own finalizers would print "Loop is not running" for asynchronous instances)."""
+    own finalizers would print "Loop is not running" for asynchronous instances), also when
+    the program ran an event loop of its own before it ended."""
     script = textwrap.dedent(f"""
+        import asyncio
         import intake_nwb
         df = intake_nwb.get_df({remote["urls"][:1]!r}, "/units", progress=False,
                                storage_options={remote["options"]!r}, refs_dir={str(tmp_path)!r})
         print(df.height)
+        asyncio.run(asyncio.sleep(0))
     """)
     env = {**os.environ, "PYTHONPATH": str(Path(intake_nwb.__file__).parents[1])}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -43,10 +43,9 @@ from ..frames.schema import NWB_PATH, TABLE_INDEX, TABLE_PATH, dtype_from_json, 
 from ..frames.tables import IndexedColumns, TablePart, bounds_columns
 from ..nwb import TableReader
 from ..refs.cache import default_refs_dir, local_copy_of, read_meta
-from ..sources import Source, file_identity, identity_matches
-from ..store import NWBStore, open_refs, open_store, relocate_url
+from ..sources import Source, identities, identity_matches
+from ..store import NWBStore, infos, open_refs, open_store, relocate_url
 from ..util.atomic import atomic_write
-from ..util.fanout import fan_out
 from ..util.lru import LRU
 from ..util.memo import cached_property
 from .locate import clean_url, locate, portable
@@ -331,7 +330,7 @@ class LabIndex:
                    for k in keys}
         todo = [k for k, src in sources.items()
                 if src.is_local or now - seen.get(k, (None, -1e18))[1] > max_age]
-        current = _identities({k: sources[k] for k in todo})
+        current = identities({k: sources[k] for k in todo}, infos)
         stale = set()
         for key in todo:
             rec, src = self.files[key], sources[key]
@@ -411,42 +410,3 @@ class LabIndex:
 
 def _int_or_none(value: Any) -> int | None:
     return value if type(value) is int else None
-
-
-#: protocols whose listing of a prefix gives each file's size and ETag in one request
-_LISTED = {"s3", "gs", "az", "abfs"}
-
-
-def _identities(sources: Mapping[str, Source]) -> dict[str, dict[str, Any]]:
-    """Each source's identity: local files by ``stat`` (no threads needed), object-store files
-    by one listing of their prefix, others (HTTP) one request each, concurrently."""
-    out: dict[str, dict[str, Any]] = {}
-    by_prefix: dict[tuple[str, str], list[str]] = {}
-    asked: list[str] = []
-    for key, src in sources.items():
-        if src.is_local:
-            out[key] = src.identity()
-        elif src.protocol in _LISTED:
-            by_prefix.setdefault((json.dumps(src.storage_options, sort_keys=True,
-                                             default=str), src.fs_path.rsplit("/", 1)[0]),
-                                 []).append(key)
-        else:
-            asked.append(key)
-
-    def listing(prefix: tuple[str, str]) -> dict[str, dict[str, Any]]:
-        fs = sources[by_prefix[prefix][0]].fs
-        return {info["name"].rstrip("/"): info for info in fs.ls(prefix[1], detail=True)}
-
-    listed, failures = fan_out(listing, list(by_prefix), key=lambda p: p)
-    for prefix, keys in by_prefix.items():
-        infos = listed.get(prefix, {})
-        for key in keys:
-            info = infos.get(sources[key].fs_path.rstrip("/"))
-            if info is None:  # not in the listing (or it failed): ask the file itself
-                asked.append(key)
-            else:
-                out[key] = file_identity(info)
-    results, failures = fan_out(lambda k: sources[k].identity(), asked, key=lambda k: k)
-    if failures:
-        raise next(iter(failures.values()))
-    return {**out, **results}

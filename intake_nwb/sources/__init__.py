@@ -7,10 +7,18 @@ import fsspec
 
 from .http import fs_options
 from .identity import file_identity, identity_matches
-from .source import HEAD_BYTES, REFS_JSON_SUFFIXES, Source, expand, expand_one, read_workers
+from .source import (
+    HEAD_BYTES,
+    REFS_JSON_SUFFIXES,
+    Source,
+    expand,
+    expand_one,
+    identities,
+    read_workers,
+)
 
 __all__ = ["HEAD_BYTES", "REFS_JSON_SUFFIXES", "Source", "expand", "expand_one", "file_identity",
-           "fs_options", "identity_matches", "read_workers"]
+           "fs_options", "identities", "identity_matches", "read_workers"]
 
 # dandi:// without reinstalling (installed copies declare it as an fsspec.specs entry point);
 # a "dandi" implementation known before (dandifs) is left alone

@@ -6,11 +6,12 @@ gcsfs: 6 attempts; adlfs: azure-core's ``retry_total=10``). fsspec's HTTP filesy
 nothing, so HTTP(S) sources get an aiohttp client middleware (aiohttp >= 3.12) that does,
 within a deadline per request (``config.http_deadline``: a dead server fails in seconds, not
 minutes), and checks the Range contract (a 200 with the whole body, or a 206 shorter than
-asked, is an error naming the URL and range, never data). Sessions open at most
-``config.http_connections`` connections per host (a server with a short listen backlog drops
-the SYNs of a burst of 100, and each dropped one costs a connect timeout) and time out
-connects after ``config.http_connect_timeout`` seconds and silent reads after
-``config.http_read_timeout``.
+asked, is an error naming the URL and range, never data). Sessions keep at most
+``config.http_connections`` connections per host and open at most :data:`OPENING` at a time
+(a server's listen queue holds the handshakes it has not accepted yet, 5 for Python's
+``http.server``: a burst of connects beyond it is dropped, and each dropped one costs a second
+or a connect timeout), and time out connects after ``config.http_connect_timeout`` seconds and
+silent reads after ``config.http_read_timeout``.
 """
 
 from __future__ import annotations
@@ -135,13 +136,36 @@ def _short_206(requested: str | None, content_range: str | None, n: int) -> str 
     return None
 
 
+#: connection attempts a session has in flight at once (below ``http.server``'s listen queue)
+OPENING = 4
+
+
+@functools.cache
+def _paced_connector() -> type:
+    import aiohttp
+
+    class PacedConnector(aiohttp.TCPConnector):
+        """A connector that opens at most :data:`OPENING` connections at a time; once open,
+        they are kept and reused as usual."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._opening = asyncio.Semaphore(OPENING)
+
+        async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
+            async with self._opening:
+                return await super()._create_connection(*args, **kwargs)
+
+    return PacedConnector
+
+
 async def limited_client(**kwargs: Any) -> Any:
     """fsspec's ``get_client``: an aiohttp session with at most ``config.http_connections``
-    connections per host."""
+    connections per host, opened at most :data:`OPENING` at a time."""
     import aiohttp
 
     kwargs.pop("loop", None)
-    connector = aiohttp.TCPConnector(limit_per_host=config.http_connections)
+    connector = _paced_connector()(limit_per_host=config.http_connections)
     return aiohttp.ClientSession(connector=connector, **kwargs)
 
 

@@ -7,17 +7,20 @@ files and catalogs can tell when the bytes behind a URL have changed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import fsspec
+import fsspec.asyn
 from fsspec.core import split_protocol
 
 from ..config import config
 from ..errors import RemoteIOError, SourceNotFoundError
+from ..util.fanout import fan_out
 from ..util.memo import cached_property
 from .http import fs_options
 from .identity import (
@@ -30,6 +33,7 @@ from .identity import (
 )
 
 SourceLike = "str | os.PathLike[str] | Source"
+K = TypeVar("K", bound=Hashable)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5 allows a user block before the superblock, at 0, 512, 1024, 2048, ...
 _SUPERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096)
@@ -141,14 +145,18 @@ class Source:
     def info(self) -> dict[str, Any]:
         try:
             return self.fs.info(self.fs_path)
-        except FileNotFoundError as exc:
+        except OSError as exc:
+            raise self.unreachable(exc) from exc
+
+    def unreachable(self, exc: OSError) -> SourceNotFoundError:
+        """The error naming this source for a failed ``info()``."""
+        if isinstance(exc, FileNotFoundError):
             # fsspec's HTTP info() turns any failure into FileNotFoundError: say what it was
             if isinstance(exc.__cause__, RemoteIOError):
-                raise SourceNotFoundError(f"cannot reach it ({exc.__cause__.message})",
-                                          source=self.url) from exc.__cause__
-            raise SourceNotFoundError("no such file or URL", source=self.url) from None
-        except OSError as exc:  # http 404 -> FileNotFoundError; others name the source too
-            raise SourceNotFoundError(f"cannot reach it ({exc})", source=self.url) from exc
+                return SourceNotFoundError(f"cannot reach it ({exc.__cause__.message})",
+                                           source=self.url)
+            return SourceNotFoundError("no such file or URL", source=self.url)
+        return SourceNotFoundError(f"cannot reach it ({exc})", source=self.url)
 
     def identity(self, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The identity record staleness checks compare (see :mod:`.identity`).
@@ -267,6 +275,82 @@ class Source:
 
     def __str__(self) -> str:
         return self.url
+
+
+#: protocols whose listing of a prefix gives each file's size and ETag in one request
+_LISTED = {"s3", "gs", "az", "abfs"}
+
+
+#: ``info()`` of sources sharing one filesystem, concurrently: each result or its exception
+Infos = Callable[[Sequence["Source"]], Sequence[Any]]
+
+
+def identities(sources: Mapping[K, Source], infos: Infos | None = None
+               ) -> dict[K, dict[str, Any]]:
+    """Each source's identity (:meth:`Source.identity`) in as few round trips as the backends
+    allow: local files by ``stat``, object-store files by one listing of their prefix, the rest
+    (HTTP) one ``HEAD`` each, all in one concurrent batch per filesystem (``infos``: how to ask
+    a batch; default: on the filesystem's own event loop). The first failure is raised,
+    naming its source."""
+    out: dict[K, dict[str, Any]] = {}
+    by_prefix: dict[tuple[int, str], list[K]] = {}
+    asked: list[K] = []
+    for key, src in sources.items():
+        if src.is_local:
+            out[key] = src.identity()
+        elif src.protocol in _LISTED:
+            by_prefix.setdefault((id(src.fs), src.fs_path.rsplit("/", 1)[0]), []).append(key)
+        else:
+            asked.append(key)
+
+    def listing(prefix: tuple[int, str]) -> dict[str, dict[str, Any]]:
+        fs = sources[by_prefix[prefix][0]].fs
+        return {info["name"].rstrip("/"): info for info in fs.ls(prefix[1], detail=True)}
+
+    listed, _ = fan_out(listing, list(by_prefix), key=lambda p: p)
+    for prefix, keys in by_prefix.items():
+        infos = listed.get(prefix, {})  # a prefix we may not list: its files are asked
+        for key in keys:
+            info = infos.get(sources[key].fs_path.rstrip("/"))
+            if info is None:
+                asked.append(key)
+            else:
+                out[key] = file_identity(info)
+    by_fs: dict[int, list[K]] = {}
+    for key in asked:
+        by_fs.setdefault(id(sources[key].fs), []).append(key)
+    for keys in by_fs.values():
+        out.update(_asked(sources, keys, infos))
+    return {k: out[k] for k in sources}
+
+
+def _asked(sources: Mapping[K, Source], keys: list[K], infos: Infos | None
+           ) -> dict[K, dict[str, Any]]:
+    """The identities of ``keys``, whose sources share one filesystem: one ``info`` each,
+    concurrently."""
+    fs = sources[keys[0]].fs
+    if infos is not None:
+        answers = infos([sources[k] for k in keys])
+    elif getattr(fs, "async_impl", False):
+        answers = fsspec.asyn.sync(fs.loop, gather_infos, fs, [sources[k].fs_path for k in keys])
+    else:
+        results, failures = fan_out(lambda k: sources[k].identity(), keys, key=lambda k: k)
+        if failures:
+            raise next(iter(failures.values()))
+        return results
+    out = {}
+    for key, info in zip(keys, answers, strict=True):
+        if isinstance(info, OSError):
+            raise sources[key].unreachable(info) from info
+        if isinstance(info, BaseException):
+            raise info
+        out[key] = sources[key].identity(info)
+    return out
+
+
+async def gather_infos(fs: fsspec.AbstractFileSystem, paths: Sequence[str]) -> list[Any]:
+    """``info()`` of each path of an asynchronous filesystem, concurrently (or its exception)."""
+    return await asyncio.gather(*(fs._info(p) for p in paths), return_exceptions=True)
 
 
 def expand(sources: SourceLike | Iterable[SourceLike],

@@ -9,7 +9,7 @@ group, with the filesystems, caches and read planning underneath.
 """
 
 from .caches import ChunkCacheStore
-from .filesystems import async_filesystem
+from .filesystems import async_filesystem, infos
 from .mmap import RowReader, is_raw, layout_reader, raw_rows, read_inlined, row_reader
 from .open import (
     CacheMode,
@@ -25,8 +25,8 @@ from .planning import index_bounds, read_layout_spans, read_rows, read_spans
 from .workers import OpenStore, StoreSpec, manager_for, remember
 
 __all__ = [
-  "CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "RowReader", "StoreSpec",
-           "async_filesystem", "default_cache_dir", "index_bounds", "is_raw", "manager_for",
-           "open_refs", "open_store", "open_stores", "read_rows", "read_spans", "relocate_url",
-           "layout_reader", "raw_rows", "read_inlined", "read_layout_spans", "remember",
-           "row_reader"]
+    "CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "RowReader", "StoreSpec",
+    "async_filesystem", "default_cache_dir", "index_bounds", "infos", "is_raw", "manager_for",
+    "open_refs", "open_store", "open_stores", "read_rows", "read_spans", "relocate_url",
+    "layout_reader", "raw_rows", "read_inlined", "read_layout_spans", "remember", "row_reader"
+]

@@ -9,12 +9,15 @@ import contextlib
 import json
 import threading
 import weakref
+from collections.abc import Sequence
+from typing import Any
 
 import fsspec
 from fsspec.asyn import sync as fsspec_sync
 from zarr.core.sync import sync
 
 from ..sources import Source
+from ..sources.source import gather_infos
 
 _async_fss: dict[str, fsspec.AbstractFileSystem] = {}
 _async_fss_lock = threading.Lock()
@@ -38,6 +41,13 @@ def async_filesystem(src: Source) -> fsspec.AbstractFileSystem:
     return fs
 
 
+def infos(sources: Sequence[Source]) -> list[Any]:
+    """``info()`` of sources that share a protocol and options, concurrently through their
+    shared asynchronous filesystem (whose connections then serve the reads that follow);
+    each result or its exception (:data:`intake_nwb.sources.source.Infos`)."""
+    return sync(gather_infos(async_filesystem(sources[0]), [s.fs_path for s in sources]))
+
+
 @atexit.register
 def _close_async_filesystems() -> None:
     # before zarr's own exit hook stops its event loop (ours is registered after zarr's)
@@ -45,7 +55,13 @@ def _close_async_filesystems() -> None:
     _async_fss.clear()
     if fss:
         with contextlib.suppress(Exception):
-            sync(asyncio.gather(*(_close_sessions(fs) for fs in fss), return_exceptions=True))
+            sync(_close_all(fss))
+
+
+async def _close_all(fss: Sequence[fsspec.AbstractFileSystem]) -> None:
+    # gathered on zarr's loop: a gather made here would need a current loop in this thread,
+    # and there is none after an asyncio.run()
+    await asyncio.gather(*(_close_sessions(fs) for fs in fss), return_exceptions=True)
 
 
 async def _close_sessions(fs: fsspec.AbstractFileSystem) -> None:
