@@ -21,7 +21,9 @@ with
   paths or URLs with an empty reference directory,
 * ``ours warm``: how a user reads a lab: ``intake.open_catalog(catalog.yaml)`` in a fresh process,
   then the entry (``cat.units``, ``cat.trials``, ``cat.sessions``); the catalog is built with
-  ``intake_nwb.build_catalog`` over the same N paths or URLs before the clock starts,
+  ``intake_nwb.build_catalog`` over the same N paths or URLs before the clock starts; every run
+  checks every file is unchanged (remote files: none was checked within
+  ``recheck_remote_after``, a ``HEAD`` each),
 * ``lazynwb``: with a fresh SQLite catalog cache every run (a first query),
 * ``lazynwb warm``: its cache filled by one untimed run of the same task first,
 * ``lindi``: ``LindiH5pyFile.from_hdf5_file(...).write_lindi_file(...)`` per file (``index``).
@@ -300,6 +302,8 @@ class Cell:
         with tempfile.TemporaryDirectory(dir=self.dir) as scratch:
             if self.run.tool == "lazynwb":  # an empty cache every run: a first query
                 self.env["LAZYNWB_CATALOG_CACHE_PATH"] = f"{scratch}/lazynwb.sqlite"
+            if self.run.tool == "ours warm":  # no file checked recently: every run checks
+                self.env["INTAKE_NWB_REFS_DIR"] = f"{scratch}/user-refs"
             ok = self.run.attempt(self.command(scratch), self.env, args.timeout,
                                   self.setting.server)
             if ok and self.run.task == "index":
