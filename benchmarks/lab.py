@@ -17,8 +17,9 @@ bytes) and each N it times
 
 with
 
-* ``ours cold``: nothing indexed: ``intake_nwb.scan_nwb``/``get_metadata_df``/``index`` on the
-  paths or URLs with an empty reference directory,
+* ``ours cold``: nothing indexed: ``intake_nwb.scan_nwb``/``get_metadata_df`` on the paths or
+  URLs with an empty user cache (local files are read through references translated as the
+  read goes, remote ones indexed into the cache), ``index`` into an empty reference directory,
 * ``ours warm``: how a user reads a lab: ``intake.open_catalog(catalog.yaml)`` in a fresh process,
   then the entry (``cat.units``, ``cat.trials``, ``cat.sessions``); the catalog is built with
   ``intake_nwb.build_catalog`` over the same N paths or URLs before the clock starts; every run
@@ -100,9 +101,9 @@ def _read_cold(srcs: list[str], refs_dir: str, task: str) -> int:
 
     if task == "index":
         return len(intake_nwb.index(srcs, refs_dir=refs_dir, progress=False))
-    if task == "metadata":
-        return intake_nwb.get_metadata_df(srcs, progress=False, refs_dir=refs_dir).height
-    lf = intake_nwb.scan_nwb(srcs, TABLES[task], refs_dir=refs_dir,
+    if task == "metadata":  # as a user reads: references kept (or not) in the user cache
+        return intake_nwb.get_metadata_df(srcs, progress=False).height
+    lf = intake_nwb.scan_nwb(srcs, TABLES[task],
                              exclude_array_columns=task == "units_scalar")
     if task == "filter_spikes":
         spikes = lf.filter(_spike_filter()).select("_nwb_path", "_table_index", "spike_times")
@@ -266,7 +267,7 @@ class Cell:
         self.setting, self.peer_python, self.args = setting, peer_python, args
         self.dir = root / tool.replace(" ", "-")
         self.dir.mkdir()
-        self.env = {**os.environ, "INTAKE_NWB_REFS_DIR": f"{self.dir}/user-refs",
+        self.env = {**{k: v for k, v in os.environ.items() if k != "INTAKE_NWB_REFS_DIR"},
                     "LAZYNWB_CATALOG_CACHE_PATH": f"{self.dir}/lazynwb.sqlite"}
         self.spent = 0.0
 
@@ -302,8 +303,9 @@ class Cell:
         with tempfile.TemporaryDirectory(dir=self.dir) as scratch:
             if self.run.tool == "lazynwb":  # an empty cache every run: a first query
                 self.env["LAZYNWB_CATALOG_CACHE_PATH"] = f"{scratch}/lazynwb.sqlite"
-            if self.run.tool == "ours warm":  # no file checked recently: every run checks
-                self.env["INTAKE_NWB_REFS_DIR"] = f"{scratch}/user-refs"
+            if self.run.tool.startswith("ours"):  # an empty user cache every run: cold runs
+                # find no references, warm ones no file checked recently (each run checks)
+                self.env["XDG_CACHE_HOME"] = f"{scratch}/cache"
             ok = self.run.attempt(self.command(scratch), self.env, args.timeout,
                                   self.setting.server)
             if ok and self.run.task == "index":

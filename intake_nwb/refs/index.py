@@ -166,7 +166,7 @@ def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,
             and is_current(target, src, file_identity(info))):
         return str(target)  # current references exist only for HDF5 sources: no need to look
     if src.is_local or info.get("type") == "directory" or src.is_refs_json:
-        if _needs_no_references(src.kind(info), url):
+        if needs_no_references(src.kind(info), url):
             return url
         meta = translate_source(src, src.identity(info), options or Options())
     else:
@@ -175,7 +175,7 @@ def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,
             fobj = open_remote_hdf5(src, info.get("size"))
             try:
                 prefetch(src, fobj, hint.windows)
-                if _needs_no_references(src.kind(info, head=fobj.read(HEAD_BYTES)), url):
+                if needs_no_references(src.kind(info, head=fobj.read(HEAD_BYTES)), url):
                     return url
                 meta = translate_source(src, src.identity(info), options or Options(),
                                         fobj=fobj)
@@ -185,7 +185,7 @@ def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,
     return str(cache.write(Path(path), meta.pop("_refset"), meta))
 
 
-def _needs_no_references(kind: str, url: str) -> bool:
+def needs_no_references(kind: str, url: str) -> bool:
     """Zarr stores and reference files are read as they are; HDF5 needs references; anything
     else is not NWB."""
     if kind in ("zarr", "refs"):

@@ -1,7 +1,8 @@
 """Layer 2: translate one HDF5 NWB file into a kerchunk version-1 reference set.
 
-This is the only module that imports h5py. It walks every group, dataset, attribute and link and
-writes zarr v2 keys that follow hdmf-zarr's NWB Zarr conventions (see :mod:`..conventions`):
+With :mod:`.live`, the only modules that import h5py. It walks every group, dataset, attribute
+and link (or, for :mod:`.live`, one group at a time) and writes zarr v2 keys that follow
+hdmf-zarr's NWB Zarr conventions (see :mod:`..conventions`):
 
 - numeric, bool (HDF5 enum), fixed-length string and compound datasets whose filters numcodecs
   decodes are *referenced*: one ``[url, offset, length]`` per chunk (``chunk_iter``), large
@@ -65,6 +66,8 @@ class _State:
     ref_cache: dict[Any, dict[str, Any]] = field(default_factory=dict)
     n_chunks: int = 0
     extents: list[tuple[int, int]] = field(default_factory=list)  # one per stored dataset
+    members: dict[str, list[str]] = field(default_factory=dict)  # group -> its groups, arrays
+    pending: set[str] = field(default_factory=set)  # groups listed but not yet translated
 
     def skip(self, path: str, reason: str) -> None:
         if self.options.strict:
@@ -110,11 +113,26 @@ def _token(obj: h5py.HLObject) -> Any:
     return getattr(info, "token", None) or info.addr
 
 
-def _group(state: _State, group: h5py.Group, zpath: str) -> None:
+def translate_node(state: _State, h5file: h5py.File, zpath: str) -> None:
+    """Translate the group or dataset at ``zpath`` of ``h5file`` into ``state``; a group's
+    members are listed (``state.members``, ``state.pending``), each translated when asked for.
+    A dataset that cannot be represented is left out of its group's members."""
+    state.file = h5file
+    obj = h5file[zpath] if zpath else h5file
+    state.pending.discard(zpath)
+    if isinstance(obj, h5py.Group):
+        _group(state, obj, zpath, deep=False)
+    elif not _stored_dataset(state, obj, zpath):
+        parent, _, name = zpath.rpartition("/")
+        state.members[parent].remove(name)
+
+
+def _group(state: _State, group: h5py.Group, zpath: str, deep: bool = True) -> None:
     state.seen.setdefault(_token(group), "/" + zpath)
     state.refs[_key(zpath, ".zgroup")] = json.dumps({"zarr_format": 2})
     attrs = _attrs(state, group, "/" + zpath)
     links = []
+    members = state.members.setdefault(zpath, [])
     for name in group:
         child_path = _key(zpath, name)
         try:
@@ -139,22 +157,38 @@ def _group(state: _State, group: h5py.Group, zpath: str) -> None:
             links.append(_link_entry(state, name, ".", state.seen[token]))
             continue
         if isinstance(obj, h5py.Group):
-            _group(state, obj, child_path)
+            members.append(name)
+            if deep:
+                _group(state, obj, child_path)
+            else:  # the first path to it, as a full translation would have it
+                state.seen[token] = "/" + child_path
+                state.pending.add(child_path)
         elif isinstance(obj, h5py.Dataset):
             state.seen[token] = "/" + child_path
-            try:
-                _dataset(state, obj, child_path)
-            except TranslationError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - report and go on with the rest
-                for k in [k for k in state.refs if k.startswith(child_path + "/")]:
-                    del state.refs[k]
-                state.skip("/" + child_path, f"{type(exc).__name__}: {exc}")
+            if not deep:
+                members.append(name)
+                state.pending.add(child_path)
+            elif _stored_dataset(state, obj, child_path):
+                members.append(name)
         else:
             state.skip("/" + child_path, f"unknown HDF5 object type {type(obj).__name__}")
     if links:
         attrs[cv.ZARR_LINK] = links
     state.refs[_key(zpath, ".zattrs")] = _dumps(attrs)
+
+
+def _stored_dataset(state: _State, ds: h5py.Dataset, zpath: str) -> bool:
+    """Translate a dataset; one that cannot be represented is left out and reported (False)."""
+    try:
+        _dataset(state, ds, zpath)
+    except TranslationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - report and go on with the rest
+        for k in [k for k in state.refs if k.startswith(zpath + "/")]:
+            del state.refs[k]
+        state.skip("/" + zpath, f"{type(exc).__name__}: {exc}")
+        return False
+    return True
 
 
 def _link_entry(state: _State, name: str, source: str, path: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Generator, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import zarr
 from zarr.core.array import AsyncArray
@@ -85,6 +85,42 @@ class ConsolidatedGroup(zarr.Group):
                 yield name, node
 
 
+@runtime_checkable
+class Hierarchy(Protocol):
+    """Nodes' metadata by path: a ``.zmetadata`` document, or references translated as they
+    are read (:class:`intake_nwb.refs.live.LiveReferences`)."""
+
+    def node(self, path: str) -> Mapping[str, Any]:
+        """``{"zgroup"|"zarray": ..., "zattrs": ...}`` of the node at ``path`` (KeyError if
+        there is none)."""
+
+    def children(self, path: str) -> list[str]:
+        """The names of the nodes in the group at ``path``."""
+
+
+class _Consolidated:
+    """The hierarchy of a ``.zmetadata`` document."""
+
+    def __init__(self, zmetadata: Mapping[str, Any]):
+        self._nodes: dict[str, dict[str, Any]] = {}
+        for key, value in (zmetadata.get("metadata") or {}).items():
+            path, _, kind = key.rpartition("/")
+            if kind in (".zarray", ".zattrs", ".zgroup"):
+                self._nodes.setdefault(path, {})[kind[1:]] = value
+        self._children: dict[str, list[str]] = {}
+        for path in self._nodes:
+            if path:
+                parent, _, name = path.rpartition("/")
+                self._children.setdefault(parent, []).append(name)
+        self._nodes.setdefault("", {})
+
+    def node(self, path: str) -> Mapping[str, Any]:
+        return self._nodes[path]
+
+    def children(self, path: str) -> list[str]:
+        return self._children.get(path, [])
+
+
 class _LazyChildren(dict):  # type: ignore[type-arg]
     """A group's children in consolidated metadata, each parsed when first looked up.
 
@@ -92,31 +128,37 @@ class _LazyChildren(dict):  # type: ignore[type-arg]
     a value goes through :meth:`__getitem__`, so nothing sees an unparsed document.
     """
 
-    def __init__(self, prefix: str, nodes: Mapping[str, dict[str, Any]],
-                 children: Mapping[str, list[str]]):
-        super().__init__(dict.fromkeys(children.get(prefix, ())))
+    def __init__(self, prefix: str, hierarchy: Hierarchy):
+        super().__init__(dict.fromkeys(hierarchy.children(prefix)))
         self._prefix = prefix
-        self._nodes = nodes
-        self._children = children
+        self._hierarchy = hierarchy
 
     def __getitem__(self, name: str) -> Any:
         value = super().__getitem__(name)
         if value is None:
             path = f"{self._prefix}/{name}" if self._prefix else name
-            value = _metadata(path, self._nodes, self._children)
+            try:
+                value = _metadata(path, self._hierarchy)
+            except KeyError:  # listed, then found not representable (live references)
+                del self[name]
+                raise
             super().__setitem__(name, value)
         return value
 
     def get(self, name: str, default: Any = None) -> Any:
-        if name not in self:
+        try:
+            return self[name]
+        except KeyError:
             return default
-        return self[name]
-
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
-        return (self[k] for k in self)
 
     def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
-        return ((k, self[k]) for k in self)
+        for name in list(self):
+            value = self.get(name)
+            if value is not None:
+                yield name, value
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        return (value for _, value in self.items())
 
 
 @functools.lru_cache(maxsize=256)
@@ -140,31 +182,19 @@ def _array_metadata(zarray: Mapping[str, Any], attrs: dict[str, Any]) -> ArrayV2
         compressor=compressor, filters=filters or None, attributes=attrs)
 
 
-def _metadata(path: str, nodes: Mapping[str, dict[str, Any]],
-              children: Mapping[str, list[str]]) -> ArrayV2Metadata | GroupMetadata:
-    node = nodes[path]
+def _metadata(path: str, hierarchy: Hierarchy) -> ArrayV2Metadata | GroupMetadata:
+    node = hierarchy.node(path)
     attrs = node.get("zattrs", {})
     if "zarray" in node:
         return _array_metadata(node["zarray"], attrs)
     return GroupMetadata(attributes=attrs, zarr_format=2, consolidated_metadata=(
-        ConsolidatedMetadata(metadata=_LazyChildren(path, nodes, children))))
+        ConsolidatedMetadata(metadata=_LazyChildren(path, hierarchy))))
 
 
-def lazy_group(store: Any, zmetadata: Mapping[str, Any]) -> zarr.Group:
-    """The root group of a ``.zmetadata`` document (zarr v2 consolidated metadata), over
-    ``store``, each node's metadata parsed on first use."""
-    nodes: dict[str, dict[str, Any]] = {}
-    for key, value in (zmetadata.get("metadata") or {}).items():
-        path, _, kind = key.rpartition("/")
-        if kind in (".zarray", ".zattrs", ".zgroup"):
-            nodes.setdefault(path, {})[kind[1:]] = value
-    root = nodes.pop("", {})
-    children: dict[str, list[str]] = {}
-    for path in nodes:
-        parent, _, name = path.rpartition("/")
-        children.setdefault(parent, []).append(name)
-    nodes[""] = root
-    meta = GroupMetadata(attributes=root.get("zattrs", {}), zarr_format=2,
-                         consolidated_metadata=ConsolidatedMetadata(
-                             metadata=_LazyChildren("", nodes, children)))
+def lazy_group(store: Any, metadata: Mapping[str, Any] | Hierarchy) -> zarr.Group:
+    """The root group over ``store`` of a ``.zmetadata`` document (zarr v2 consolidated
+    metadata) or of a :class:`Hierarchy`, each node's metadata parsed on first use."""
+    hierarchy = metadata if isinstance(metadata, Hierarchy) else _Consolidated(metadata)
+    meta = _metadata("", hierarchy)
+    assert isinstance(meta, GroupMetadata)
     return ConsolidatedGroup(AsyncGroup(metadata=meta, store_path=StorePath(store, "")))

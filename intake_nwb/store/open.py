@@ -1,5 +1,7 @@
 """Opening an NWB source as a zarr group: HDF5 through its reference set (indexed on first
-use), a Zarr NWB store as itself. Either way the result is an :class:`NWBStore`."""
+use by :func:`open_store`; translated as it is read, for batches of local files without
+references, by :func:`open_stores`), a Zarr NWB store as itself. Either way the result is an
+:class:`NWBStore`."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from ..errors import (
     report_failures,
 )
 from ..refs import cache as refcache
-from ..refs.index import current_references, index_one, index_sources
+from ..refs.index import current_references, index_one, needs_no_references
+from ..refs.live import LiveReferences
 from ..refs.validate import URL_TEMPLATE_REF, Confinement, check_json
 from ..sources import Source, expand, read_workers
 from ..util.atomic import pinned_dir
@@ -32,7 +35,7 @@ from ..util.fanout import fan_out
 from .caches import ChunkCacheStore, LegacyZarrV2Store
 from .decoding import SourceStore
 from .filesystems import async_filesystem
-from .groups import ConsolidatedGroup, lazy_group
+from .groups import ConsolidatedGroup, Hierarchy, lazy_group
 
 OnStale = Literal["raise", "reindex", "ignore"]
 CacheMode = Literal["memory", "disk"] | None
@@ -243,6 +246,24 @@ def _refs_store(path: str, fo: Any, src: Source, meta: Mapping[str, Any], cache:
                     meta=dict(meta))
 
 
+def open_live(src: Source, cache: CacheMode = None,
+              cache_dir: str | os.PathLike[str] | None = None) -> NWBStore:
+    """A local HDF5 NWB file through references translated as they are read
+    (:class:`~intake_nwb.refs.live.LiveReferences`): nothing is indexed or written."""
+    if needs_no_references(src.kind(), src.url):
+        raise NotNWBError("is a Zarr store or a reference file, not an HDF5 file", source=src.url)
+    identity = src.identity()
+    refs = LiveReferences(src, identity)
+    afs = async_filesystem(src)
+    fs = fsspec.filesystem("reference", fo=refs, asynchronous=True, skip_instance_cache=True,
+                           fs={src.protocol: afs, None: afs})
+    meta = {"source": src.url, "identity": identity, "live": True}
+    group = _open_group(FsspecStore(fs, read_only=True, path=""), src.url, src.url,
+                        _cache_namespace(src, meta), cache, cache_dir,
+                        resolve=lambda key: _byte_range(fs, key), metadata=refs)
+    return NWBStore(source=src.url, target=src.url, kind="refs", group=group, fs=fs, meta=meta)
+
+
 def _byte_range(fs: Any, key: str) -> tuple[int, int] | None:
     """The (offset, length) a chunk key reads from the source; None for inline or missing."""
     try:
@@ -279,9 +300,10 @@ def _open_group(store: Any, name: str, source: str, namespace: str = "",
                 cache: CacheMode = None,
                 cache_dir: str | os.PathLike[str] | None = None,
                 resolve: Callable[[str], tuple[int, int] | None] | None = None,
-                metadata: Mapping[str, Any] | None = None) -> zarr.Group:
+                metadata: Mapping[str, Any] | Hierarchy | None = None) -> zarr.Group:
     """The root group over ``store``; ``metadata``: the references, whose root metadata (held
-    in memory) make the group without a round trip through zarr's event loop."""
+    in memory) make the group without a round trip through zarr's event loop, or their
+    hierarchy."""
     if cache == "memory":
         store = ChunkCacheStore(store, namespace=namespace, resolve=resolve)
     elif cache == "disk":
@@ -301,9 +323,11 @@ def _open_group(store: Any, name: str, source: str, namespace: str = "",
     return ConsolidatedGroup.of(group)
 
 
-def _from_memory(store: Any, references: Mapping[str, Any]) -> zarr.Group | None:
+def _from_memory(store: Any, references: Mapping[str, Any] | Hierarchy) -> zarr.Group | None:
     """The root group from the references' own consolidated metadata (JSON references keep it
-    in memory), parsed node by node as it is used; None when it is not there."""
+    in memory) or hierarchy, parsed node by node as it is used; None when it is not there."""
+    if isinstance(references, Hierarchy):
+        return lazy_group(store, references)
     if not isinstance(references, dict):  # parquet references: let zarr read them
         return None
     zmeta = references.get(".zmetadata")
@@ -320,35 +344,26 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
                 ) -> list[NWBStore]:
     """Open many sources concurrently (staleness checks and first-use indexing overlap).
 
+    HDF5 files without current references are indexed as they are opened into ``refs_dir``
+    when one is given, and so are remote ones (their translation costs round trips: paid
+    once, into the user cache); local ones are otherwise read through references translated
+    as the read goes (:func:`open_live`: a table's nodes, not the whole file), nothing written.
     Failures follow ``errors`` (see :func:`intake_nwb.index`); the order of ``sources`` is kept.
     """
     srcs = list(sources) if _all_sources(sources) else expand(sources, storage_options)
     refs_dir = kwargs.get("refs_dir")
 
-    def open_one(src: Source, indexed: str | None = None) -> NWBStore | None:
-        # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
-        return _open_source(src, indexed, storage_options=storage_options, **kwargs)
-
-    def open_if_indexed(src: Source) -> NWBStore | None:
-        if not src.is_local or len(srcs) == 1:
-            return open_one(src)  # remote files are indexed as they are opened, in threads
+    def open_one(src: Source) -> NWBStore:
+        if not src.is_local:  # keyed options ({"s3": ..., "dandi": ...}) reach the data too
+            return _open_source(src, None, storage_options=storage_options, **kwargs)
         found = current_references(src, refcache.refs_path_for(src.url, refs_dir))
-        return None if found is None else open_one(src, found)
+        if found is None and refs_dir is None:
+            return open_live(src, kwargs.get("cache"), kwargs.get("cache_dir"))
+        return _open_source(src, found, storage_options=storage_options, **kwargs)
 
-    # local files needing references are translated together afterwards, in worker processes
-    # when there are many (h5py serialises threads; see intake_nwb.refs.index)
-    workers = read_workers(s.url for s in srcs)
-    stores, failures = fan_out(open_if_indexed, srcs, key=lambda s: s.url, progress=progress,
-                               desc="opening NWB", workers=workers)
-    todo = [s for s in srcs if s.url in stores and stores[s.url] is None]
-    if todo:
-        made, failed = index_sources(todo, refs_dir=refs_dir, progress=progress)
-        opened, lost = fan_out(lambda s: open_one(s, made[s.url]),
-                               [s for s in todo if s.url in made], key=lambda s: s.url,
-                               workers=workers)
-        stores.update(opened)
-        failures.update({**failed, **lost})
-    stores = {s.url: stores[s.url] for s in srcs if stores.get(s.url) is not None}
+    stores, failures = fan_out(open_one, srcs, key=lambda s: s.url, progress=progress,
+                               desc="opening NWB", workers=read_workers(s.url for s in srcs))
+    stores = {s.url: stores[s.url] for s in srcs if s.url in stores}
     failures = {url: exc if isinstance(exc, IntakeNWBError) else
                 IntakeNWBError(f"{type(exc).__name__}: {exc}", source=url)
                 for url, exc in failures.items()}

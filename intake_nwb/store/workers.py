@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import zarr
 
+from ..sources import Source
 from ..util.lru import LRU
 from .mmap import MappedArray, map_array
-from .open import CacheMode, NWBStore, open_refs, open_store
+from .open import CacheMode, NWBStore, open_live, open_refs, open_store
 
 if TYPE_CHECKING:
     from xarray.backends import CachingFileManager
@@ -41,7 +42,7 @@ _MANAGER_ID = "intake_nwb"
 class StoreSpec:
     """What it takes to reopen an NWB file's store in another process (picklable, hashable)."""
 
-    kind: str  # "refs" | "zarr"
+    kind: str  # "refs" | "live" (references translated as read) | "zarr"
     target: str  # reference file, or the Zarr store's URL
     source: str  # the NWB file's URL
     cache: str | None = None
@@ -58,13 +59,17 @@ class StoreSpec:
         recorded = store.meta.get("source")
         # a store opened with relocated URLs reads its source from where it was relocated to
         relocate = ((recorded, store.source),) if recorded and recorded != store.source else ()
-        return cls(kind=store.kind, target=store.target, source=store.source, cache=cache,
+        kind = "live" if store.meta.get("live") else store.kind
+        return cls(kind=kind, target=store.target, source=store.source, cache=cache,
                    cache_dir=None if cache_dir is None else os.fspath(cache_dir),
                    relocate=relocate,
                    options_key=json.dumps(opts, sort_keys=True, default=repr),
                    storage_options=opts)
 
     def open(self) -> NWBStore:
+        if self.kind == "live":
+            return open_live(Source.from_url(self.source, self.storage_options),
+                             self.cache, self.cache_dir)  # type: ignore[arg-type]
         if self.kind == "refs":
             return open_refs(self.target, storage_options=self.storage_options,
                              check_stale=False, relocate=dict(self.relocate),

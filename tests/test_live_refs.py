@@ -1,0 +1,136 @@
+"""Cold reads of local HDF5 files through references translated as the read goes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import polars as pl
+import pytest
+
+import intake_nwb
+from intake_nwb.errors import StaleReferenceError
+from intake_nwb.frames.tables import parts_of
+from intake_nwb.refs.live import LiveReferences
+from intake_nwb.refs.translate import translate
+from intake_nwb.sample import write_session
+from intake_nwb.sources import Source
+from intake_nwb.store import NWBStore, StoreSpec, open_stores
+from tests.conftest import real_hdf5_files, rel
+
+
+@pytest.fixture(autouse=True)
+def _empty_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cold: nothing in the user cache, and no reference directory configured."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("INTAKE_NWB_REFS_DIR", raising=False)
+    monkeypatch.setattr(intake_nwb.config, "refs_dir", None)
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("live")
+    return [str(write_session(folder / f"ses-{i}.nwb", session_index=i, n_units=5 + i,
+                              spikes_per_unit=20, n_trials=6, duration_s=20.0,
+                              behavior_rate=5.0, n_electrodes=4))
+            for i in range(3)]
+
+
+def _translated(store: NWBStore) -> set[str]:
+    """The top-level groups a live store translated something under."""
+    refs = store.fs.references
+    assert isinstance(refs, LiveReferences)
+    return {key.split("/", 1)[0] for key in refs._state.refs if "/" in key}
+
+
+@pytest.mark.parametrize("path", real_hdf5_files(), ids=rel)
+def test_live_references_are_the_translation(path: Path) -> None:
+    """Every key and value, translated node by node, equals the whole file's translation."""
+    src = Source.from_url(str(path))
+    live = LiveReferences(src, src.identity())
+    with h5py.File(path, "r") as h5:
+        whole = translate(h5, src.url, file_size=src.identity()["size"])["refs"]
+    whole.pop(".zmetadata")
+    as_read = {k: live[k] for k in live}
+    assert as_read.keys() == whole.keys()
+    for key, value in whole.items():
+        if isinstance(value, list):
+            value = [src.url, *value[1:]]
+        assert as_read[key] == value, key
+
+
+def test_a_cold_table_read_translates_that_table(sessions: list[str]) -> None:
+    """A table read through a live store translates the table (and the specifications the
+    types come from), not the file; nothing is written."""
+    stores = open_stores(sessions)
+    units = parts_of(stores, "/units")
+    assert sum(p.n_rows for p in units) == 5 + 6 + 7
+    for store in stores:
+        assert store.meta.get("live")
+        touched = _translated(store)
+        assert "units" in touched, touched
+        assert not touched & {"acquisition", "processing", "intervals", "general",
+                              "stimulus", "analysis"}, touched
+    assert intake_nwb.scan_nwb(sessions, "/units").collect().height == 18
+    assert not list(Path(os.environ["XDG_CACHE_HOME"]).rglob("*.json"))
+
+
+def test_cold_reads_equal_indexed_reads(sessions: list[str], tmp_path: Path) -> None:
+    cold = {t: intake_nwb.get_df(sessions, t) for t in ("/units", "/intervals/trials")}
+    meta = intake_nwb.get_metadata_df(sessions, progress=False)
+    refs = tmp_path / "refs"
+    intake_nwb.index(sessions, refs_dir=refs, progress=False)
+    for table, df in cold.items():
+        assert df.equals(intake_nwb.get_df(sessions, table, refs_dir=refs)), table
+    assert meta.equals(intake_nwb.get_metadata_df(sessions, progress=False, refs_dir=refs))
+
+
+def test_a_file_changed_during_a_cold_read_is_named(sessions: list[str],
+                                                    tmp_path: Path) -> None:
+    path = tmp_path / "changing.nwb"
+    shutil.copy(sessions[0], path)
+    (store,) = open_stores([str(path)])
+    shutil.copy(sessions[1], path)  # another session's bytes under the same name
+    with pytest.raises(StaleReferenceError) as err:
+        parts_of([store], "/units")
+    assert err.value.source == str(path)
+
+
+def test_a_live_store_reopens_elsewhere(sessions: list[str]) -> None:
+    (store,) = open_stores(sessions[:1])
+    spec = pickle.loads(pickle.dumps(StoreSpec.of(store)))
+    assert spec.kind == "live"
+    again = spec.open()
+    a = np.asarray(store.group["units/id"][:])
+    np.testing.assert_array_equal(np.asarray(again.group["units/id"][:]), a)
+
+
+def test_a_reference_directory_given_keeps_references(sessions: list[str],
+                                                      tmp_path: Path) -> None:
+    refs = tmp_path / "kept"
+    df = intake_nwb.scan_nwb(sessions, "/units", refs_dir=refs).collect()
+    assert df.height == 18
+    kept = sorted(refs.glob("*.json"))
+    assert len(kept) == 3
+    assert {json.loads(p.read_text())["intake_nwb"]["source"] for p in kept} == set(sessions)
+    assert pl.Series(df["_nwb_path"]).n_unique() == 3
+
+
+def test_open_files_are_bounded(sessions: list[str], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond MAX_OPEN_FILES, idle files are closed, and opened again when needed."""
+    from intake_nwb.refs import live
+
+    monkeypatch.setattr(live, "MAX_OPEN_FILES", 1)
+    with intake_nwb.config.set(max_workers=1):  # (a file in use in another thread stays open)
+        stores = open_stores(sessions)
+    refs = [s.fs.references for s in stores]
+    assert sum(r._h5 is not None for r in refs) == 1
+    frames = [parts_of([s], "/units")[0].n_rows for s in stores]  # each reopened in turn
+    assert frames == [5, 6, 7]
+    assert sum(r._h5 is not None for r in refs) == 1
