@@ -6,8 +6,8 @@ process (or, as a context manager, for a block).
 
 Each attribute ``name`` is read from ``INTAKE_NWB_<NAME>`` (``INTAKE_NWB_MAX_WORKERS=4``):
 
-- ``max_workers``: threads for per-file work (opening, reading, inspecting); at most one per
-  CPU when every file is local (:func:`intake_nwb.sources.read_workers`);
+- ``max_workers``: threads for per-file work (opening, reading, inspecting) on remote files;
+  local files are worked on by one thread (:func:`intake_nwb.sources.read_workers`);
 - ``index_processes``: worker processes translating local HDF5 files (unset: one per CPU
   once there are enough files to pay for starting them; ``1``: none, this thread);
 - ``progress``: progress bars: ``auto`` (default: batches of many files), ``1``/``0``;

@@ -12,6 +12,7 @@ import polars as pl
 from ..errors import Errors, report_failures
 from ..nwb import NWBReader
 from ..nwb.timeseries import timeseries_paths
+from ..sources import read_workers
 from ..store import NWBStore, open_stores
 from ..util.fanout import fan_out
 from .tables import ScanOptions, parts_of, scan_parts
@@ -53,7 +54,7 @@ def take_inventory(sources: Any, *, errors: Errors = "raise", progress: bool | N
         return nwb.tables, timeseries_paths(nwb)
 
     found, failures = fan_out(look, stores, key=lambda s: s.source, progress=progress,
-                              desc="listing tables")
+                              desc="listing tables", workers=read_workers(s.source for s in stores))
     report_failures(failures, errors, "could not be listed")
     tables: dict[str, list[NWBStore]] = {}
     series: dict[str, list[NWBStore]] = {}

@@ -11,6 +11,7 @@ from ..config import config
 from ..errors import Errors, report_failures
 from ..nwb import NWBReader
 from ..nwb.metadata import LIST_FIELDS, SESSION_FIELDS, SUBJECT_FIELDS, TIME_FIELDS, read_metadata
+from ..sources import read_workers
 from ..store import NWBStore, open_stores
 from ..util.fanout import fan_out
 from .aliases import translate
@@ -63,7 +64,8 @@ def get_metadata_df(sources: Any = None, *, progress: bool | None = None,
 def read_sessions(stores: Sequence[NWBStore], *, errors: Errors = "raise") -> pl.DataFrame:
     """The metadata of files already open, one row each (in their order)."""
     rows, failures = fan_out(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
-                             stores, key=lambda s: s.source)
+                             stores, key=lambda s: s.source,
+                             workers=read_workers(s.source for s in stores))
     report_failures(failures, errors, "had unreadable metadata")
     return metadata_frame(list(rows.values()))
 

@@ -46,6 +46,7 @@ from ..errors import Errors, IntakeNWBError, report_failures
 from ..nwb.file import NWBReader
 from ..nwb.metadata import read_metadata
 from ..nwb.timeseries import TIME, TimeSeriesReader, find_timeseries
+from ..sources import read_workers
 from ..store import CacheMode, NWBStore, open_stores
 from ..util.fanout import fan_out
 from .indexes import TimeIndex
@@ -116,7 +117,8 @@ def get_timeseries_across(sources: Any, path: str | None = None, *, search: str 
         return timeseries_dataarray(TimeSeriesReader(nwb, found), spec, chunks=chunks,
                                     scaled=scaled)
 
-    arrays, failures = fan_out(one, stores, key=lambda s: s.source)
+    arrays, failures = fan_out(one, stores, key=lambda s: s.source,
+                               workers=read_workers(s.source for s in stores))
     report_failures(failures, errors, f"have no TimeSeries {path or search!r}")
     if not arrays:
         raise IntakeNWBError(f"no file has the TimeSeries {path or search!r}")
