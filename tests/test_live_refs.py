@@ -134,3 +134,29 @@ def test_open_files_are_bounded(sessions: list[str], tmp_path: Path,
     frames = [parts_of([s], "/units")[0].n_rows for s in stores]  # each reopened in turn
     assert frames == [5, 6, 7]
     assert sum(r._h5 is not None for r in refs) == 1
+
+
+def test_a_cold_http_read_asks_each_file_once_and_writes_nothing(sessions: list[str],
+                                                                  tmp_path: Path) -> None:
+    """Over HTTP: one HEAD a file; the first of a directory is translated whole (where its
+    metadata lie is the others' hint: theirs are fetched at once), the others only the
+    table; values equal an indexed read."""
+    from tests.support.http_server import RangeHTTPServer
+
+    folder = Path(sessions[0]).parent
+    with RangeHTTPServer(folder, latency=0.01) as web:
+        urls = [web.url_for(Path(s).name) for s in sessions]
+        web.reset_stats()
+        stores = open_stores(urls)
+        parts = parts_of(stores, "/units")
+        heads = [r for r in web.requests_log() if r.method == "HEAD"]
+        assert sorted(r.path for r in heads) == sorted(f"/{Path(s).name}" for s in sessions)
+        assert [p.n_rows for p in parts] == [5, 6, 7]
+        assert all(s.meta.get("live") for s in stores)
+        whole = [_translated(s) >= {"acquisition", "general", "intervals"} for s in stores]
+        assert whole.count(True) == 1, whole  # the leader, whichever thread it was
+        cold = intake_nwb.get_df(urls, "/units")
+        assert not list(Path(os.environ["XDG_CACHE_HOME"]).rglob("*.json"))
+        indexed = intake_nwb.get_df(urls, "/units", refs_dir=tmp_path / "refs")
+        assert cold.equals(indexed)
+

@@ -141,12 +141,14 @@ def _current_job(job: tuple[Any, ...]) -> str | None:
                                                       path)
 
 
-def current_references(src: Source, path: str | os.PathLike[str]) -> str | None:
+def current_references(src: Source, path: str | os.PathLike[str],
+                       info: Mapping[str, Any] | None = None) -> str | None:
     """What :func:`index_one` returns for ``src`` (references at ``path``) when nothing needs
-    translating: current references, or the URL of a Zarr store or reference file; else None."""
+    translating: current references, or the URL of a Zarr store or reference file; else None.
+    ``info``: its ``info()`` at hand."""
     if src.is_refs_json:
         return src.url
-    info = src.info()
+    info = src.info() if info is None else info
     if info.get("type") == "directory":
         return index_one(src.url, src.storage_options, str(path))
     target = cache.existing(Path(path))

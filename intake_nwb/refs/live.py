@@ -1,13 +1,14 @@
-"""Live references: a local HDF5 NWB file's reference set, translated node by node as a read
-asks for it.
+"""Live references: an HDF5 NWB file's reference set, translated node by node as a read asks
+for it.
 
 A cold read (nothing indexed) used to translate the whole file, then read one table: the
-translation was most of the time (~35 ms for a small session, of which its ``/units`` is 10).
-:class:`LiveReferences` is the same reference set (the same keys and values
-:func:`.translate.translate` writes) as a mapping that translates a group or dataset the first
-time a key under it, its metadata or its listing is asked for. The file stays open with h5py
-between steps (at most :data:`MAX_OPEN_FILES` files at once) and is checked unchanged at each.
-Nothing is written: :func:`intake_nwb.index` and catalogs keep references on disk.
+translation was most of the time (~35 ms for a small session, of which its ``/units`` is 10;
+over HTTP, also writing the reference file and reading it back). :class:`LiveReferences` is
+the same reference set (the same keys and values :func:`.translate.translate` writes) as a
+mapping that translates a group or dataset the first time a key under it, its metadata or its
+listing is asked for. The file stays open with h5py between steps (at most
+:data:`MAX_OPEN_FILES` files at once) and is checked unchanged at each (a remote one when it
+is opened again). Nothing is written: :func:`intake_nwb.index` and catalogs keep references.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import h5py
 
 from ..errors import IntakeNWBError, NotNWBError, SourceNotFoundError, StaleReferenceError
 from ..sources import Source
+from .remote import LayoutHint, open_remote_hdf5, prefetch
 from .translate import _URL_REF, Options, _State, translate_node
 
 #: files kept open between the steps of live translation; beyond this many, the least recently
@@ -33,10 +35,16 @@ _open_files_lock = threading.Lock()
 
 
 class LiveReferences(Mapping[str, Any]):
-    """The reference set of the local HDF5 NWB file ``src`` (as it is now: ``identity``),
-    translated as it is read. Also a hierarchy: :meth:`node` and :meth:`children`."""
+    """The reference set of the HDF5 NWB file ``src`` (as it is now: ``identity``), translated
+    as it is read. Also a hierarchy: :meth:`node` and :meth:`children`.
 
-    def __init__(self, src: Source, identity: Mapping[str, Any], options: Options | None = None):
+    A remote file is read through :func:`.remote.open_remote_hdf5` (``fobj``: one already
+    open), its metadata fetched at once where a file of its directory showed where they lie
+    (:class:`.remote.LayoutHint`); the first of a directory is translated whole for that.
+    """
+
+    def __init__(self, src: Source, identity: Mapping[str, Any], options: Options | None = None,
+                 fobj: Any = None):
         self.source = src
         self.identity = dict(identity)
         self._state = _State(None, src.url, identity.get("size"),  # type: ignore[arg-type]
@@ -45,26 +53,38 @@ class LiveReferences(Mapping[str, Any]):
         self._nodes: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._h5: h5py.File | None = None
+        self._fobj = fobj
+        self._windows: list[tuple[int, int]] = []
+        self._reopened = False
         with self._lock:
-            if "nwb_version" not in self._file().attrs:
-                raise NotNWBError("HDF5 file without an 'nwb_version' root attribute: "
-                                  "not an NWB file", source=src.url)
+            if src.is_local:
+                self._start()
+                return
+            with LayoutHint(src) as hint:
+                self._windows = hint.windows
+                self._start()
+                if hint.leader is not None:  # the others of its directory wait for this hint
+                    self._translate_all()
+                    hint.record(self._fobj)
+
+    def _start(self) -> None:
+        if "nwb_version" not in self._file().attrs:
+            raise NotNWBError("HDF5 file without an 'nwb_version' root attribute: "
+                              "not an NWB file", source=self.source.url)
         self._state.pending.add("")
         self._ensure("")
 
     def _file(self) -> h5py.File:
-        """The file, open (call with the lock held); checked unchanged at every step."""
-        if not self.source.unchanged(self.identity, self.source.identity()):
+        """The file, open (call with the lock held); checked unchanged at every step (a local
+        file), or when opened again (a remote one: a request)."""
+        src = self.source
+        if (src.is_local or self._h5 is None and self._reopened) and \
+                not src.unchanged(self.identity, src.identity()):
             raise StaleReferenceError("the file changed while it was being read",
-                                      source=self.source.url)
+                                      source=src.url)
         if self._h5 is None:
-            try:
-                self._h5 = h5py.File(self.source.url, "r")
-            except FileNotFoundError:
-                raise SourceNotFoundError("no such file or URL", source=self.source.url) from None
-            except OSError as exc:
-                raise NotNWBError(f"cannot be opened as HDF5, truncated or corrupt ({exc})",
-                                  source=self.source.url) from None
+            self._h5 = self._open()
+            self._reopened = True
         with _open_files_lock:
             _open_files[id(self)] = weakref.ref(self)
             _open_files.move_to_end(id(self))
@@ -76,12 +96,31 @@ class LiveReferences(Mapping[str, Any]):
                 other._close_if_idle()
         return self._h5
 
+    def _open(self) -> h5py.File:
+        src = self.source
+        try:
+            if src.is_local:
+                return h5py.File(src.url, "r")
+            if self._fobj is None:
+                self._fobj = open_remote_hdf5(src, self.identity.get("size"))
+            prefetch(src, self._fobj, self._windows)
+            self._fobj.seek(0)
+            return h5py.File(self._fobj, "r")
+        except FileNotFoundError:
+            raise SourceNotFoundError("no such file or URL", source=src.url) from None
+        except OSError as exc:
+            raise NotNWBError(f"cannot be opened as HDF5, truncated or corrupt ({exc})",
+                              source=src.url) from None
+
     def _close_if_idle(self) -> None:
         if self._lock.acquire(blocking=False):  # one in use is left open: never wait for it
             try:
                 if self._h5 is not None:
                     self._h5.close()
                     self._h5 = None
+                if self._fobj is not None:
+                    self._fobj.close()
+                    self._fobj = None
             finally:
                 self._lock.release()
 

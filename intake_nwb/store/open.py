@@ -1,6 +1,6 @@
 """Opening an NWB source as a zarr group: HDF5 through its reference set (indexed on first
-use by :func:`open_store`; translated as it is read, for batches of local files without
-references, by :func:`open_stores`), a Zarr NWB store as itself. Either way the result is an
+use by :func:`open_store`; translated as it is read, for batches of files without references,
+by :func:`open_stores`), a Zarr NWB store as itself. Either way the result is an
 :class:`NWBStore`."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..errors import (
 from ..refs import cache as refcache
 from ..refs.index import current_references, index_one, needs_no_references
 from ..refs.live import LiveReferences
+from ..refs.remote import open_remote_hdf5
 from ..refs.validate import URL_TEMPLATE_REF, Confinement, check_json
 from ..sources import Source, expand, read_workers
 from ..util.atomic import pinned_dir
@@ -247,13 +248,29 @@ def _refs_store(path: str, fo: Any, src: Source, meta: Mapping[str, Any], cache:
 
 
 def open_live(src: Source, cache: CacheMode = None,
-              cache_dir: str | os.PathLike[str] | None = None) -> NWBStore:
-    """A local HDF5 NWB file through references translated as they are read
-    (:class:`~intake_nwb.refs.live.LiveReferences`): nothing is indexed or written."""
-    if needs_no_references(src.kind(), src.url):
-        raise NotNWBError("is a Zarr store or a reference file, not an HDF5 file", source=src.url)
-    identity = src.identity()
-    refs = LiveReferences(src, identity)
+              cache_dir: str | os.PathLike[str] | None = None,
+              info: Mapping[str, Any] | None = None) -> NWBStore | None:
+    """An HDF5 NWB file through references translated as they are read
+    (:class:`~intake_nwb.refs.live.LiveReferences`): nothing is indexed or written. None when
+    ``src`` is a Zarr store or a reference file (local ones are told by content, remote ones
+    by kind and name). ``info``: its ``info()`` at hand (saves a request)."""
+    fobj = None
+    if src.is_local:
+        if needs_no_references(src.kind(), src.url):
+            return None
+        identity = src.identity()
+    else:
+        info = src.info() if info is None else info
+        if info.get("type") == "directory" or src.is_refs_json:
+            return None
+        identity = src.identity(info)
+        fobj = open_remote_hdf5(src, info.get("size"))
+    try:
+        refs = LiveReferences(src, identity, fobj=fobj)
+    except BaseException:
+        if fobj is not None:
+            fobj.close()
+        raise
     afs = async_filesystem(src)
     fs = fsspec.filesystem("reference", fo=refs, asynchronous=True, skip_instance_cache=True,
                            fs={src.protocol: afs, None: afs})
@@ -345,20 +362,21 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
     """Open many sources concurrently (staleness checks and first-use indexing overlap).
 
     HDF5 files without current references are indexed as they are opened into ``refs_dir``
-    when one is given, and so are remote ones (their translation costs round trips: paid
-    once, into the user cache); local ones are otherwise read through references translated
-    as the read goes (:func:`open_live`: a table's nodes, not the whole file), nothing written.
+    when one is given; otherwise they are read through references translated as the read goes
+    (:func:`open_live`: a table's nodes, not the whole file), and nothing is written.
     Failures follow ``errors`` (see :func:`intake_nwb.index`); the order of ``sources`` is kept.
     """
     srcs = list(sources) if _all_sources(sources) else expand(sources, storage_options)
     refs_dir = kwargs.get("refs_dir")
 
     def open_one(src: Source) -> NWBStore:
-        if not src.is_local:  # keyed options ({"s3": ..., "dandi": ...}) reach the data too
-            return _open_source(src, None, storage_options=storage_options, **kwargs)
-        found = current_references(src, refcache.refs_path_for(src.url, refs_dir))
+        info = None if src.is_local or src.is_refs_json else src.info()
+        found = current_references(src, refcache.refs_path_for(src.url, refs_dir), info)
         if found is None and refs_dir is None:
-            return open_live(src, kwargs.get("cache"), kwargs.get("cache_dir"))
+            store = open_live(src, kwargs.get("cache"), kwargs.get("cache_dir"), info)
+            if store is not None:
+                return store
+        # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
         return _open_source(src, found, storage_options=storage_options, **kwargs)
 
     stores, failures = fan_out(open_one, srcs, key=lambda s: s.url, progress=progress,

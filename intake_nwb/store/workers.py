@@ -67,9 +67,11 @@ class StoreSpec:
                    storage_options=opts)
 
     def open(self) -> NWBStore:
-        if self.kind == "live":
-            return open_live(Source.from_url(self.source, self.storage_options),
+        if self.kind == "live":  # translated as read again (None: it is no HDF5 file now)
+            live = open_live(Source.from_url(self.source, self.storage_options),
                              self.cache, self.cache_dir)  # type: ignore[arg-type]
+            if live is not None:
+                return live
         if self.kind == "refs":
             return open_refs(self.target, storage_options=self.storage_options,
                              check_stale=False, relocate=dict(self.relocate),
