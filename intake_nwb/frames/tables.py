@@ -509,19 +509,25 @@ def open_parts(sources: Any, table_path: str, *, errors: Errors = "raise",
 def parts_of(stores: Sequence[NWBStore], table_path: str, *, errors: Errors = "raise",
              resolve_regions: bool = False, exact_path: bool = False) -> list[TablePart]:
     """Each open file's part of a table; ``table_path`` may be a short name, resolved in each
-    file (:mod:`intake_nwb.nwb.names`: a TimeSeries is read as a table too)."""
-    parts: list[TablePart] = []
+    file (:mod:`intake_nwb.nwb.names`: a TimeSeries is read as a table too). Remote files are
+    described concurrently (one translated as it is read may fetch its table's metadata)."""
+    def describe(item: tuple[int, NWBStore]) -> TablePart:
+        reader = table_reader(NWBReader(item[1]), table_path, exact=exact_path)
+        return TablePart.of(reader, resolve_regions)  # type: ignore[arg-type]
+
+    found, failed = fan_out(describe, list(enumerate(stores)), key=lambda item: item[0],
+                            workers=read_workers(s.source for s in stores))
     failures: dict[str, BaseException] = {}
-    for store in stores:
-        try:
-            reader = table_reader(NWBReader(store), table_path, exact=exact_path)
-            parts.append(TablePart.of(reader, resolve_regions))  # type: ignore[arg-type]
-        except IntakeNWBError as exc:
-            if errors == "raise" or (len(stores) == 1 and isinstance(
-                    exc, (TableNotFoundError, AmbiguousNameError))):
-                raise
-            failures[store.source] = exc
+    for i, store in enumerate(stores):
+        exc = failed.get(i)
+        if exc is None:
+            continue
+        if not isinstance(exc, IntakeNWBError) or errors == "raise" or (
+                len(stores) == 1 and isinstance(exc, (TableNotFoundError, AmbiguousNameError))):
+            raise exc
+        failures[store.source] = exc
     report_failures(failures, errors, "were skipped")
+    parts = [found[i] for i in range(len(stores)) if i in found]
     if not parts:
         raise TableNotFoundError(f"no file has a table at {table_path}", path=table_path)
     return parts
