@@ -160,3 +160,23 @@ def test_a_cold_http_read_asks_each_file_once_and_writes_nothing(sessions: list[
         indexed = intake_nwb.get_df(urls, "/units", refs_dir=tmp_path / "refs")
         assert cold.equals(indexed)
 
+
+
+def test_remote_files_kept_open_are_bounded_by_bytes(sessions: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remote files kept open hold their metadata in memory: beyond MAX_OPEN_REMOTE_BYTES the
+    idle ones are closed, and opened again (and checked) when needed."""
+    from intake_nwb.refs import live
+    from tests.support.http_server import RangeHTTPServer
+
+    monkeypatch.setattr(live, "MAX_OPEN_REMOTE_BYTES", 1)
+    with RangeHTTPServer(Path(sessions[0]).parent) as web, \
+            intake_nwb.config.set(max_workers=1):
+        urls = [web.url_for(Path(s).name) for s in sessions]
+        stores = open_stores(urls)
+        refs = [s.fs.references for s in stores]
+        assert sum(r._h5 is not None for r in refs) == 1
+        web.reset_stats()
+        assert [p.n_rows for p in parts_of(stores, "/units")] == [5, 6, 7]
+        assert web.stats()["head"] == 2  # the two closed were checked again when reopened
+        assert sum(r._h5 is not None for r in refs) == 1

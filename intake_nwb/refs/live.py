@@ -27,11 +27,15 @@ from ..sources import Source
 from .remote import LayoutHint, open_remote_hdf5, prefetch
 from .translate import _URL_REF, Options, _State, translate_node
 
-#: files kept open between the steps of live translation; beyond this many, the least recently
-#: used idle one is closed (and opened again when it is needed)
+#: files are kept open between the steps of live translation; beyond this many local ones (file
+#: descriptors) or remote ones holding this many bytes of metadata, the least recently used
+#: idle one is closed (and opened again when it is needed: a remote one costs requests again)
 MAX_OPEN_FILES = 64
-_open_files: OrderedDict[int, weakref.ref[LiveReferences]] = OrderedDict()
-_open_files_lock = threading.Lock()
+MAX_OPEN_REMOTE_BYTES = 512 * 2**20
+# per kind (local, remote): id -> (the references, the bytes they hold)
+_open: dict[bool, OrderedDict[int, tuple[weakref.ref[LiveReferences], int]]] = {
+    True: OrderedDict(), False: OrderedDict()}
+_open_lock = threading.Lock()
 
 
 class LiveReferences(Mapping[str, Any]):
@@ -85,16 +89,29 @@ class LiveReferences(Mapping[str, Any]):
         if self._h5 is None:
             self._h5 = self._open()
             self._reopened = True
-        with _open_files_lock:
-            _open_files[id(self)] = weakref.ref(self)
-            _open_files.move_to_end(id(self))
-            evicted = [_open_files.popitem(last=False)[1]
-                       for _ in range(len(_open_files) - MAX_OPEN_FILES)]
+        self._keep_open()
+        return self._h5
+
+    def _keep_open(self) -> None:
+        """Register this file as open (most recently used); close the idle ones over the
+        bounds."""
+        local = self.source.is_local
+        held = 0 if local else self._fobj.cache.held_bytes
+        with _open_lock:
+            table = _open[local]
+            table[id(self)] = (weakref.ref(self), held)
+            table.move_to_end(id(self))
+            evicted = []
+            total = sum(n for _, n in table.values())
+            while len(table) > 1 and (len(table) > MAX_OPEN_FILES if local
+                                      else total > MAX_OPEN_REMOTE_BYTES):
+                ref, n = table.popitem(last=False)[1]
+                evicted.append(ref)
+                total -= n
         for ref in evicted:
             other = ref()
             if other is not None:
                 other._close_if_idle()
-        return self._h5
 
     def _open(self) -> h5py.File:
         src = self.source

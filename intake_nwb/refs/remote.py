@@ -83,6 +83,11 @@ class HDF5MetadataCache(fsspec.caching.BaseCache):
             self.hit_count += 1
         return self._read(start, stop)
 
+    @property
+    def held_bytes(self) -> int:
+        """The bytes held."""
+        return sum(len(p) for p in self._pieces)
+
     def seed(self, start: int, data: bytes) -> None:
         """Hold ``data`` (bytes from ``start``) unless some of them are held already."""
         end = start + len(data)
