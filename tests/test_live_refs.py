@@ -180,3 +180,17 @@ def test_remote_files_kept_open_are_bounded_by_bytes(sessions: list[str],
         assert [p.n_rows for p in parts_of(stores, "/units")] == [5, 6, 7]
         assert web.stats()["head"] == 2  # the two closed were checked again when reopened
         assert sum(r._h5 is not None for r in refs) == 1
+
+
+def test_a_hostile_file_read_cold_is_held_to_the_reference_limits(tmp_path: Path) -> None:
+    """A node translated as it is read meets the checks a reference file would: a chunk
+    declared beyond max_chunk_bytes is refused, naming the file and the array."""
+    path = tmp_path / "hostile.nwb"
+    with h5py.File(path, "w") as f:
+        f.attrs["nwb_version"] = "2.7.0"
+        f.create_dataset("units/id", data=np.arange(4096), chunks=(4096,))
+    (store,) = open_stores([str(path)])
+    with intake_nwb.config.set(max_chunk_bytes=1024), \
+            pytest.raises(intake_nwb.errors.LimitExceededError) as err:
+        store.group["units/id"]
+    assert err.value.source == str(path) and "units/id" in str(err.value)

@@ -22,10 +22,17 @@ from typing import Any
 
 import h5py
 
-from ..errors import IntakeNWBError, NotNWBError, SourceNotFoundError, StaleReferenceError
+from ..errors import (
+    IntakeNWBError,
+    NotNWBError,
+    SourceNotFoundError,
+    StaleReferenceError,
+    UnsafeReferenceError,
+)
 from ..sources import Source
 from .remote import LayoutHint, open_remote_hdf5, prefetch
 from .translate import _URL_REF, Options, _State, translate_node
+from .validate import Confinement, check_json
 
 #: files are kept open between the steps of live translation; beyond this many local ones (file
 #: descriptors) or remote ones holding this many bytes of metadata, the least recently used
@@ -56,6 +63,11 @@ class LiveReferences(Mapping[str, Any]):
         self._done: set[str] = set()
         self._nodes: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
+        size = identity.get("size")
+        if type(size) is not int:
+            raise UnsafeReferenceError(f"has no known size ({size!r}): nothing would bound its "
+                                       "references", source=src.url)
+        self._confinement = Confinement(refs_file=src.url, source=src.url, size=size)
         self._h5: h5py.File | None = None
         self._fobj = fobj
         self._windows: list[tuple[int, int]] = []
@@ -152,6 +164,7 @@ class LiveReferences(Mapping[str, Any]):
             if zpath:
                 self._ensure(zpath.rpartition("/")[0])
             if zpath in self._state.pending:
+                known = len(self._state.refs)
                 try:
                     translate_node(self._state, self._file(), zpath)
                 except IntakeNWBError:
@@ -159,6 +172,9 @@ class LiveReferences(Mapping[str, Any]):
                 except Exception as exc:  # noqa: BLE001 - name the file and the path
                     raise NotNWBError(f"cannot be read as HDF5 ({type(exc).__name__}: {exc})",
                                       source=self.source.url, path="/" + zpath) from exc
+                # the file may be hostile: its node is held to what a reference file would be
+                added = list(self._state.refs)[known:]
+                check_json({k: self._state.refs[k] for k in added}, self._confinement)
             self._done.add(zpath)  # translated, or not a node: nothing to do either way
 
     def _translate_all(self) -> None:
