@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 import intake_nwb
-from intake_nwb.errors import StaleReferenceError
+from intake_nwb.config import config
+from intake_nwb.errors import LimitExceededError, StaleReferenceError
 from intake_nwb.frames.tables import parts_of
 from intake_nwb.refs.live import LiveReferences
 from intake_nwb.refs.translate import translate
@@ -29,7 +30,7 @@ def _empty_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cold: nothing in the user cache, and no reference directory configured."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("INTAKE_NWB_REFS_DIR", raising=False)
-    monkeypatch.setattr(intake_nwb.config, "refs_dir", None)
+    monkeypatch.setattr(config, "refs_dir", None)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_open_files_are_bounded(sessions: list[str], tmp_path: Path,
     from intake_nwb.refs import live
 
     monkeypatch.setattr(live, "MAX_OPEN_FILES", 1)
-    with intake_nwb.config.set(max_workers=1):  # (a file in use in another thread stays open)
+    with config.set(max_workers=1):  # (a file in use in another thread stays open)
         stores = open_stores(sessions)
     refs = [s.fs.references for s in stores]
     assert sum(r._h5 is not None for r in refs) == 1
@@ -171,7 +172,7 @@ def test_remote_files_kept_open_are_bounded_by_bytes(sessions: list[str],
 
     monkeypatch.setattr(live, "MAX_OPEN_REMOTE_BYTES", 1)
     with RangeHTTPServer(Path(sessions[0]).parent) as web, \
-            intake_nwb.config.set(max_workers=1):
+            config.set(max_workers=1):
         urls = [web.url_for(Path(s).name) for s in sessions]
         stores = open_stores(urls)
         refs = [s.fs.references for s in stores]
@@ -190,7 +191,7 @@ def test_a_hostile_file_read_cold_is_held_to_the_reference_limits(tmp_path: Path
         f.attrs["nwb_version"] = "2.7.0"
         f.create_dataset("units/id", data=np.arange(4096), chunks=(4096,))
     (store,) = open_stores([str(path)])
-    with intake_nwb.config.set(max_chunk_bytes=1024), \
-            pytest.raises(intake_nwb.errors.LimitExceededError) as err:
+    with config.set(max_chunk_bytes=1024), \
+            pytest.raises(LimitExceededError) as err:
         store.group["units/id"]
     assert err.value.source == str(path) and "units/id" in str(err.value)
