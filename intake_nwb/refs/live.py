@@ -71,7 +71,7 @@ class LiveReferences(Mapping[str, Any]):
         self._h5: h5py.File | None = None
         self._fobj = fobj
         self._windows: list[tuple[int, int]] = []
-        self._reopened = False
+        self._was_open = False
         with self._lock:
             if src.is_local:
                 self._start()
@@ -94,13 +94,13 @@ class LiveReferences(Mapping[str, Any]):
         """The file, open (call with the lock held); checked unchanged at every step (a local
         file), or when opened again (a remote one: a request)."""
         src = self.source
-        if (src.is_local or self._h5 is None and self._reopened) and \
+        if (src.is_local or self._h5 is None and self._was_open) and \
                 not src.unchanged(self.identity, src.identity()):
             raise StaleReferenceError("the file changed while it was being read",
                                       source=src.url)
         if self._h5 is None:
             self._h5 = self._open()
-            self._reopened = True
+            self._was_open = True
         self._keep_open()
         return self._h5
 
@@ -207,9 +207,10 @@ class LiveReferences(Mapping[str, Any]):
         if cached is not None:
             return cached
         self._ensure(path)
-        out = {kind: json.loads(self._state.refs[f"{path}/.{kind}" if path else f".{kind}"])
-               for kind in ("zgroup", "zarray", "zattrs")
-               if (f"{path}/.{kind}" if path else f".{kind}") in self._state.refs}
+        refs = self._state.refs
+        keys = {kind: f"{path}/.{kind}" if path else f".{kind}"
+                for kind in ("zgroup", "zarray", "zattrs")}
+        out = {kind: json.loads(refs[key]) for kind, key in keys.items() if key in refs}
         if not out:
             raise KeyError(path)
         self._nodes[path] = out

@@ -26,7 +26,7 @@ from ..errors import (
     report_failures,
 )
 from ..refs import cache as refcache
-from ..refs.index import current_references, index_one, needs_no_references
+from ..refs.index import current_references, index_one, index_sources, needs_no_references
 from ..refs.live import LiveReferences
 from ..refs.remote import open_remote_hdf5
 from ..refs.validate import URL_TEMPLATE_REF, Confinement, check_json
@@ -369,19 +369,35 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
     srcs = list(sources) if _all_sources(sources) else expand(sources, storage_options)
     refs_dir = kwargs.get("refs_dir")
 
-    def open_one(src: Source) -> NWBStore:
+    def open_one(src: Source, indexed: str | None = None) -> NWBStore:
+        # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
+        return _open_source(src, indexed, storage_options=storage_options, **kwargs)
+
+    def open_or_defer(src: Source) -> NWBStore | None:
         info = None if src.is_local or src.is_refs_json else src.info()
         found = current_references(src, refcache.refs_path_for(src.url, refs_dir), info)
         if found is None and refs_dir is None:
-            store = open_live(src, kwargs.get("cache"), kwargs.get("cache_dir"), info)
-            if store is not None:
-                return store
-        # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
-        return _open_source(src, found, storage_options=storage_options, **kwargs)
+            live = open_live(src, kwargs.get("cache"), kwargs.get("cache_dir"), info)
+            if live is not None:
+                return live
+        if found is None and src.is_local and len(srcs) > 1:
+            return None  # indexed with the others below
+        return open_one(src, found)
 
-    stores, failures = fan_out(open_one, srcs, key=lambda s: s.url, progress=progress,
-                               desc="opening NWB", workers=read_workers(s.url for s in srcs))
-    stores = {s.url: stores[s.url] for s in srcs if s.url in stores}
+    # local files to index into refs_dir are translated together afterwards, in worker
+    # processes when there are many (h5py serialises threads; see intake_nwb.refs.index)
+    workers = read_workers(s.url for s in srcs)
+    stores, failures = fan_out(open_or_defer, srcs, key=lambda s: s.url, progress=progress,
+                               desc="opening NWB", workers=workers)
+    todo = [s for s in srcs if s.url in stores and stores[s.url] is None]
+    if todo:
+        made, failed = index_sources(todo, refs_dir=refs_dir, progress=progress)
+        opened, lost = fan_out(lambda s: open_one(s, made[s.url]),
+                               [s for s in todo if s.url in made], key=lambda s: s.url,
+                               workers=workers)
+        stores.update(opened)
+        failures.update({**failed, **lost})
+    stores = {s.url: stores[s.url] for s in srcs if stores.get(s.url) is not None}
     failures = {url: exc if isinstance(exc, IntakeNWBError) else
                 IntakeNWBError(f"{type(exc).__name__}: {exc}", source=url)
                 for url, exc in failures.items()}
