@@ -114,7 +114,7 @@ class LiveReferences(Mapping[str, Any]):
             table[id(self)] = (weakref.ref(self), held)
             table.move_to_end(id(self))
             evicted = []
-            total = sum(n for _, n in table.values())
+            total = 0 if local else sum(n for _, n in table.values())
             while len(table) > 1 and (len(table) > MAX_OPEN_FILES if local
                                       else total > MAX_OPEN_REMOTE_BYTES):
                 ref, n = table.popitem(last=False)[1]
