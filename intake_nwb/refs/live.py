@@ -164,7 +164,8 @@ class LiveReferences(Mapping[str, Any]):
             if zpath:
                 self._ensure(zpath.rpartition("/")[0])
             if zpath in self._state.pending:
-                known = len(self._state.refs)
+                refs = self._state.refs
+                known = len(refs.written)
                 try:
                     translate_node(self._state, self._file(), zpath)
                 except IntakeNWBError:
@@ -173,8 +174,8 @@ class LiveReferences(Mapping[str, Any]):
                     raise NotNWBError(f"cannot be read as HDF5 ({type(exc).__name__}: {exc})",
                                       source=self.source.url, path="/" + zpath) from exc
                 # the file may be hostile: its node is held to what a reference file would be
-                added = list(self._state.refs)[known:]
-                check_json({k: self._state.refs[k] for k in added}, self._confinement)
+                check_json({k: refs[k] for k in refs.written[known:] if k in refs},
+                           self._confinement)
             self._done.add(zpath)  # translated, or not a node: nothing to do either way
 
     def _translate_all(self) -> None:

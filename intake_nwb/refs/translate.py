@@ -54,13 +54,27 @@ class Options:
     strict: bool = False
 
 
+class _Refs(dict):  # type: ignore[type-arg]
+    """A reference set that remembers the order its keys were first written in (what one step
+    of a live translation added, without walking every key)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self:
+            self.written.append(key)
+        super().__setitem__(key, value)
+
+
 @dataclass
 class _State:
     file: h5py.File
     url: str
     file_size: int | None
     options: Options
-    refs: dict[str, Any] = field(default_factory=dict)
+    refs: _Refs = field(default_factory=_Refs)
     unsupported: list[dict[str, str]] = field(default_factory=list)
     seen: dict[Any, str] = field(default_factory=dict)  # HDF5 object token -> first path
     ref_cache: dict[Any, dict[str, Any]] = field(default_factory=dict)
