@@ -234,6 +234,8 @@ def _open_unrecorded(path: str, storage_options: Mapping[str, Any] | None, cache
 
 def _refs_store(path: str, fo: Any, src: Source, meta: Mapping[str, Any], cache: CacheMode,
                 cache_dir: str | os.PathLike[str] | None) -> NWBStore:
+    """The store over ``fo`` (parsed JSON, parquet or live references) of ``src``; ``path``:
+    what was opened (the reference file, or the source for live references)."""
     afs = async_filesystem(src)
     # local references name plain paths: the reference filesystem looks those up under None
     target = {"fs": {src.protocol: afs, **({None: afs} if src.is_local else {})}}
@@ -271,14 +273,8 @@ def open_live(src: Source, cache: CacheMode = None,
         if fobj is not None:
             fobj.close()
         raise
-    afs = async_filesystem(src)
-    fs = fsspec.filesystem("reference", fo=refs, asynchronous=True, skip_instance_cache=True,
-                           fs={src.protocol: afs, None: afs})
-    meta = {"source": src.url, "identity": identity, "live": True}
-    group = _open_group(FsspecStore(fs, read_only=True, path=""), src.url, src.url,
-                        _cache_namespace(src, meta), cache, cache_dir,
-                        resolve=lambda key: _byte_range(fs, key), metadata=refs)
-    return NWBStore(source=src.url, target=src.url, kind="refs", group=group, fs=fs, meta=meta)
+    return _refs_store(src.url, refs, src, {"source": src.url, "identity": identity,
+                                            "live": True}, cache, cache_dir)
 
 
 def _byte_range(fs: Any, key: str) -> tuple[int, int] | None:
