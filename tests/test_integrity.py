@@ -331,3 +331,25 @@ def test_connections_are_opened_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch)
 
     asyncio.run(burst())
     assert most == http.OPENING
+
+
+def test_identities_of_a_listed_prefix_ask_the_files_it_lacks(monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """Files of an object-store prefix come from one listing; one the listing lacks is asked
+    itself (a missing one is named); files of other filesystems still go in their batch."""
+    import fsspec
+
+    from intake_nwb.errors import SourceNotFoundError
+    from intake_nwb.sources import Source, identities, source
+    from intake_nwb.store import infos
+
+    monkeypatch.setattr(source, "_LISTED", {"memory"})  # memory:// lists like a bucket here
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/lab/a.nwb", b"x" * 10)
+    there = Source.from_url("memory://lab/a.nwb")
+    found = identities({"a": there}, infos)
+    assert found["a"]["size"] == 10
+    missing = Source.from_url("memory://lab/gone.nwb")
+    with pytest.raises(SourceNotFoundError) as err:
+        identities({"a": there, "gone": missing}, infos)
+    assert "gone.nwb" in str(err.value)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import fsspec
-import fsspec.asyn
 from fsspec.core import split_protocol
 
 from ..config import config
@@ -284,13 +283,11 @@ _LISTED = {"s3", "gs", "az", "abfs"}
 Infos = Callable[[Sequence["Source"]], Sequence[Any]]
 
 
-def identities(sources: Mapping[K, Source], infos: Infos | None = None
-               ) -> dict[K, dict[str, Any]]:
+def identities(sources: Mapping[K, Source], infos: Infos) -> dict[K, dict[str, Any]]:
     """Each source's identity (:meth:`Source.identity`) in as few round trips as the backends
     allow: local files by ``stat``, object-store files by one listing of their prefix, the rest
-    (HTTP) one ``HEAD`` each, all in one concurrent batch per filesystem (``infos``: how to ask
-    a batch; default: on the filesystem's own event loop). The first failure is raised,
-    naming its source."""
+    (HTTP) one ``HEAD`` each, in one concurrent batch per asynchronous filesystem (``infos``:
+    how to ask a batch) or a thread each. The first failure is raised, naming its source."""
     out: dict[K, dict[str, Any]] = {}
     by_prefix: dict[tuple[int, str], list[K]] = {}
     asked: list[K] = []
@@ -308,9 +305,9 @@ def identities(sources: Mapping[K, Source], infos: Infos | None = None
 
     listed, _ = fan_out(listing, list(by_prefix), key=lambda p: p)
     for prefix, keys in by_prefix.items():
-        infos = listed.get(prefix, {})  # a prefix we may not list: its files are asked
+        found = listed.get(prefix, {})  # a prefix we may not list: its files are asked
         for key in keys:
-            info = infos.get(sources[key].fs_path.rstrip("/"))
+            info = found.get(sources[key].fs_path.rstrip("/"))
             if info is None:
                 asked.append(key)
             else:
@@ -323,20 +320,15 @@ def identities(sources: Mapping[K, Source], infos: Infos | None = None
     return {k: out[k] for k in sources}
 
 
-def _asked(sources: Mapping[K, Source], keys: list[K], infos: Infos | None
-           ) -> dict[K, dict[str, Any]]:
+def _asked(sources: Mapping[K, Source], keys: list[K], infos: Infos) -> dict[K, dict[str, Any]]:
     """The identities of ``keys``, whose sources share one filesystem: one ``info`` each,
-    concurrently."""
-    fs = sources[keys[0]].fs
-    if infos is not None:
-        answers = infos([sources[k] for k in keys])
-    elif getattr(fs, "async_impl", False):
-        answers = fsspec.asyn.sync(fs.loop, gather_infos, fs, [sources[k].fs_path for k in keys])
-    else:
+    concurrently (in one batch when the filesystem is asynchronous)."""
+    if not getattr(sources[keys[0]].fs, "async_impl", False):
         results, failures = fan_out(lambda k: sources[k].identity(), keys, key=lambda k: k)
         if failures:
             raise next(iter(failures.values()))
         return results
+    answers = infos([sources[k] for k in keys])
     out = {}
     for key, info in zip(keys, answers, strict=True):
         if isinstance(info, OSError):
