@@ -180,8 +180,9 @@ class LiveReferences(Mapping[str, Any]):
 
     def _translate_all(self) -> None:
         with self._lock:
-            while self._state.pending:
-                self._ensure(min(self._state.pending))
+            while self._state.pending:  # a level of the tree a pass, in a stable order
+                for path in sorted(self._state.pending):
+                    self._ensure(path)
 
     # -- the mapping of keys (what a reference filesystem reads) -------------------------------
 

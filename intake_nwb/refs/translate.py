@@ -1,7 +1,7 @@
 """Layer 2: translate one HDF5 NWB file into a kerchunk version-1 reference set.
 
 With :mod:`.live`, the only modules that import h5py. It walks every group, dataset, attribute
-and link (or, for :mod:`.live`, one group at a time) and writes zarr v2 keys that follow
+and link (or, for :mod:`.live`, one node at a time) and writes zarr v2 keys that follow
 hdmf-zarr's NWB Zarr conventions (see :mod:`..conventions`):
 
 - numeric, bool (HDF5 enum), fixed-length string and compound datasets whose filters numcodecs
@@ -81,7 +81,7 @@ class _State:
     n_chunks: int = 0
     extents: list[tuple[int, int]] = field(default_factory=list)  # one per stored dataset
     members: dict[str, list[str]] = field(default_factory=dict)  # group -> its groups, arrays
-    pending: set[str] = field(default_factory=set)  # groups listed but not yet translated
+    pending: set[str] = field(default_factory=set)  # nodes listed but not yet translated
 
     def skip(self, path: str, reason: str) -> None:
         if self.options.strict:
