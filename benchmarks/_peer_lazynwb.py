@@ -38,6 +38,7 @@ def main() -> None:
     import lazynwb
     import numpy as np
     import polars as pl
+    import upath.implementations.local  # noqa: F401  (what lazynwb imports at its first path)
 
     urls, task = args["urls"], args["task"]
     watch = Stopwatch()
