@@ -123,7 +123,10 @@ def _key(prefix: str, name: str) -> str:
 
 
 def _token(obj: h5py.HLObject) -> Any:
-    info = h5py.h5o.get_info(obj.id)
+    return _info_token(h5py.h5o.get_info(obj.id))
+
+
+def _info_token(info: Any) -> Any:
     return getattr(info, "token", None) or info.addr
 
 
@@ -144,13 +147,14 @@ def translate_node(state: _State, h5file: h5py.File, zpath: str) -> None:
 def _group(state: _State, group: h5py.Group, zpath: str, deep: bool = True) -> None:
     state.seen.setdefault(_token(group), "/" + zpath)
     state.refs[_key(zpath, ".zgroup")] = json.dumps({"zarr_format": 2})
-    attrs = _attrs(state, group, "/" + zpath)
     links = []
     members = state.members.setdefault(zpath, [])
+    gid = group.id
     for name in group:
         child_path = _key(zpath, name)
-        try:
-            link = group.get(name, getlink=True)
+        try:  # a hard link's target is known from its header, without opening it
+            hard = gid.links.get_info(name.encode()).type == h5py.h5l.TYPE_HARD
+            link = None if hard else group.get(name, getlink=True)
         except Exception as exc:  # noqa: BLE001 - corrupt link table entries
             state.skip("/" + child_path, f"unreadable link: {exc}")
             continue
@@ -162,30 +166,36 @@ def _group(state: _State, group: h5py.Group, zpath: str, deep: bool = True) -> N
             links.append(_link_entry(state, name, link.filename, link.path))
             continue
         try:
+            info = h5py.h5o.get_info(gid, name.encode())
+        except Exception as exc:  # noqa: BLE001
+            state.skip("/" + child_path, f"cannot open object: {exc}")
+            continue
+        token = _info_token(info)
+        if token in state.seen:  # a second hard link to an object already translated
+            links.append(_link_entry(state, name, ".", state.seen[token]))
+            continue
+        if info.type not in (h5py.h5o.TYPE_GROUP, h5py.h5o.TYPE_DATASET):
+            kind = "named datatype" if info.type == h5py.h5o.TYPE_NAMED_DATATYPE else info.type
+            state.skip("/" + child_path, f"HDF5 object of type {kind}: not representable")
+            continue
+        state.seen[token] = "/" + child_path  # its first path, as the walk meets it
+        if not deep:  # listed now, translated when asked for
+            members.append(name)
+            state.pending.add(child_path)
+            continue
+        try:
             obj = group[name]
         except Exception as exc:  # noqa: BLE001
             state.skip("/" + child_path, f"cannot open object: {exc}")
             continue
-        token = _token(obj)
-        if token in state.seen:  # a second hard link to an object already translated
-            links.append(_link_entry(state, name, ".", state.seen[token]))
-            continue
-        if isinstance(obj, h5py.Group):
+        if info.type == h5py.h5o.TYPE_GROUP:
             members.append(name)
-            if deep:
-                _group(state, obj, child_path)
-            else:  # the first path to it, as a full translation would have it
-                state.seen[token] = "/" + child_path
-                state.pending.add(child_path)
-        elif isinstance(obj, h5py.Dataset):
-            state.seen[token] = "/" + child_path
-            if not deep:
-                members.append(name)
-                state.pending.add(child_path)
-            elif _stored_dataset(state, obj, child_path):
-                members.append(name)
-        else:
-            state.skip("/" + child_path, f"unknown HDF5 object type {type(obj).__name__}")
+            _group(state, obj, child_path)
+        elif _stored_dataset(state, obj, child_path):
+            members.append(name)
+    # attributes last: a reference to a member (a root's ``.specloc``) is then named from the
+    # walk, not by HDF5's search of the whole file for a path to it
+    attrs = _attrs(state, group, "/" + zpath)
     if links:
         attrs[cv.ZARR_LINK] = links
     state.refs[_key(zpath, ".zattrs")] = _dumps(attrs)
