@@ -297,7 +297,9 @@ def test_a_small_listen_backlog_does_not_stall_many_reads(big: Path, tmp_path: P
         values = read_spans(store.group["data"], starts, starts + 1)
         elapsed = time.monotonic() - t0
         np.testing.assert_array_equal(values, _truth()[starts])
-        assert 8 < web.stats()["peak_connections"] <= config.http_connections + 1, web.stats()
+        # beyond the reads' pool: the HEAD's, and the indexing thread's own (h5py's reads fetch
+        # in their thread: intake_nwb.sources.inthread), idle
+        assert 8 < web.stats()["peak_connections"] <= config.http_connections + 2, web.stats()
         assert elapsed < 10, elapsed
 
 

@@ -7,6 +7,7 @@ import os
 import pickle
 import shutil
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -63,6 +64,72 @@ def test_live_references_are_the_translation(path: Path) -> None:
         if isinstance(value, list):
             value = [src.url, *value[1:]]
         assert as_read[key] == value, key
+
+
+def test_a_named_datatype_is_listed_not_fatal(tmp_path: Path) -> None:
+    """A committed datatype (an HDF5 object neither group nor dataset) is listed as unsupported
+    by the whole translation, and left out alike by the live one."""
+    path = tmp_path / "named.nwb"
+    with h5py.File(path, "w") as f:
+        f.attrs["nwb_version"] = "2.7.0"
+        f["named_type"] = np.dtype("<i4")
+        f.create_dataset("fine", data=np.arange(4))
+    src = Source.from_url(str(path))
+    with h5py.File(path, "r") as h5:
+        whole = translate(h5, src.url, file_size=src.identity()["size"])
+    assert [u["path"] for u in whole["unsupported"]] == ["/named_type"]
+    assert "named datatype" in whole["unsupported"][0]["reason"]
+    live = LiveReferences(src, src.identity())
+    assert {k for k in live} == whole["refs"].keys() - {".zmetadata"}
+    assert "fine/0" in whole["refs"]
+
+
+def test_a_remote_read_by_h5py_needs_no_other_thread(sessions: list[str]) -> None:
+    """h5py holds its global lock while it reads a remote file's bytes, and any thread may
+    wait for that lock (freeing an h5py object does: a garbage collection in an event loop's
+    thread). The bytes are fetched in the reading thread, so a loop stalled that way cannot
+    stall the read (before: a cold remote read stuck for good)."""
+    import threading
+    import time
+
+    from fsspec.asyn import get_loop
+    from h5py._objects import phil
+    from zarr.core.sync import _get_loop
+
+    from intake_nwb.refs.remote import open_remote_hdf5
+    from tests.support.http_server import RangeHTTPServer
+
+    stalled = threading.Event()
+
+    def stall() -> None:  # what a collection freeing h5py objects does in a loop's thread
+        stalled.set()
+        until = time.monotonic() + 4
+        while time.monotonic() < until and not phil.acquire(False):
+            time.sleep(0.01)
+        else:
+            phil.release()
+
+    done: dict[str, Any] = {}
+
+    def read(fobj: Any) -> None:
+        with phil:  # as h5py holds it while it reads the file object
+            for loop in (get_loop(), _get_loop()):  # fsspec's, zarr's
+                loop.call_soon_threadsafe(stall)
+                stalled.wait(5)
+                stalled.clear()
+            start = time.monotonic()
+            fobj.seek(100_000)
+            done["bytes"], done["seconds"] = fobj.read(1000), time.monotonic() - start
+
+    path = Path(sessions[0])
+    with RangeHTTPServer(path.parent, latency=0.0) as web:
+        src = Source.from_url(web.url_for(path.name))
+        fobj = open_remote_hdf5(src, path.stat().st_size)
+        thread = threading.Thread(target=read, args=(fobj,))
+        thread.start()
+        thread.join(30)
+    assert done["bytes"] == path.read_bytes()[100_000:101_000]
+    assert done["seconds"] < 2, f"the read waited {done['seconds']:.1f} s for a stalled loop"
 
 
 def test_a_cold_table_read_translates_that_table(sessions: list[str]) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import fsspec.caching
 
 from ..sources import Source
+from ..sources.inthread import in_thread
 from ..util.lru import LRU
 
 REMOTE_READ_BEHIND = 64 * 1024
@@ -140,8 +141,11 @@ fsspec.caching.register_cache(HDF5MetadataCache, clobber=True)
 
 
 def open_remote_hdf5(src: Source, size: int | None = None) -> Any:
-    """A remote HDF5 file opened for h5py with :class:`HDF5MetadataCache`."""
-    return src.open(cache_type=HDF5MetadataCache.name, block_size=REMOTE_READ_AHEAD, size=size)
+    """A remote HDF5 file opened for h5py with :class:`HDF5MetadataCache`, fetching in the
+    thread h5py reads it from (see :mod:`intake_nwb.sources.inthread`)."""
+    fobj = src.open(cache_type=HDF5MetadataCache.name, block_size=REMOTE_READ_AHEAD, size=size)
+    fobj.cache.fetcher = in_thread(src, fobj.cache.fetcher)
+    return fobj
 
 
 # -- layout hints: what the last file of a directory needed ---------------------------------------

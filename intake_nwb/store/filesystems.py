@@ -3,20 +3,18 @@ so connections are reused across files and opens; their sessions are closed at e
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import json
 import threading
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import fsspec
-from fsspec.asyn import sync as fsspec_sync
 from zarr.core.sync import sync
 
 from ..sources import Source
+from ..sources.inthread import close_all, detach_finalizers
 from ..sources.source import gather_infos
 
 _async_fss: dict[str, fsspec.AbstractFileSystem] = {}
@@ -36,7 +34,7 @@ def async_filesystem(src: Source) -> fsspec.AbstractFileSystem:
             else:
                 fs = fsspec.filesystem(src.protocol, asynchronous=True,
                                        skip_instance_cache=True, **src.fs_options)
-                _detach_loopless_finalizers(fs)
+                detach_finalizers(fs)
             _async_fss[key] = fs
     return fs
 
@@ -53,37 +51,6 @@ def _close_async_filesystems() -> None:
     # before zarr's own exit hook stops its event loop (ours is registered after zarr's)
     fss = list(_async_fss.values())
     _async_fss.clear()
-    if fss:
+    if fss:  # gathered on zarr's loop (after an asyncio.run() this thread has no loop)
         with contextlib.suppress(Exception):
-            sync(_close_all(fss))
-
-
-async def _close_all(fss: Sequence[fsspec.AbstractFileSystem]) -> None:
-    # gathered on zarr's loop: a gather made here would need a current loop in this thread,
-    # and there is none after an asyncio.run()
-    await asyncio.gather(*(_close_sessions(fs) for fs in fss), return_exceptions=True)
-
-
-async def _close_sessions(fs: fsspec.AbstractFileSystem) -> None:
-    session = getattr(fs, "_session", None)  # http, gcsfs
-    if session is not None and hasattr(session, "close"):
-        await session.close()
-    s3 = getattr(fs, "_s3", None)  # s3fs
-    if s3 is not None and hasattr(s3, "close"):
-        await s3.close()
-    for name in ("service_client", "credential"):  # adlfs (see _detach_loopless_finalizers)
-        client = getattr(fs, name, None)
-        close = getattr(client, "close", None)
-        if close is not None and asyncio.iscoroutinefunction(close):
-            await close()
-
-
-def _detach_loopless_finalizers(fs: fsspec.AbstractFileSystem) -> None:
-    """adlfs closes its clients in finalizers ``sync(fs.loop, ...)``, but an asynchronous
-    instance has no loop (None): at exit they can only raise "Loop is not running", with a
-    traceback. They are detached; :func:`_close_sessions` closes those clients instead."""
-    for finalizer in list(getattr(weakref.finalize, "_registry", {})):
-        info = finalizer.peek()
-        if info is not None and info[0] is fs and info[1] is fsspec_sync and info[2] \
-                and info[2][0] is None:
-            finalizer.detach()
+            sync(close_all(fss))
