@@ -173,19 +173,27 @@ def test_ragged_columns_of_local_files_open_no_file(long_sessions: list[Path], t
 
 def test_ragged_columns_of_remote_files_open_no_file(long_sessions: list[Path], tmp_path: Path,
                                                       http_server: RangeHTTPServer,
-                                                      opened: list[str]) -> None:
+                                                      opened: list[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Over HTTP too: the kept rows' bytes are fetched at the ranges the index records, each
-    file's adjacent pieces as one request."""
+    file's adjacent pieces as one request, every file's in one batch (one round of requests)."""
+    from intake_nwb.store import planning
+
     urls = [http_server.upload(p, f"long/{p.name}") for p in long_sessions]
     cat = _catalog(urls, tmp_path)
     kept = pl.col("presence_ratio") > 0.5
+    batches: list[Any] = []
+    real = planning.sync
+    monkeypatch.setattr(planning, "sync", lambda coro: batches.append(coro) or real(coro))
     with config.set(cache_dir=str(tmp_path / "user-cache")):
         cat.units(exclude_array_columns=True).read()  # the files found unchanged
         http_server.reset_stats()
         opened.clear()
+        batches.clear()
         spikes = cat.units.to_lazy().filter(kept).select(*SORT, "spike_times").collect()
         assert opened == []
         assert 0 < http_server.stats()["requests"] <= len(urls)  # one range a file
+        assert len(batches) == 1
     direct = (intake_nwb.scan_nwb(urls, "/units", refs_dir=tmp_path / "direct").filter(kept)
               .select(*SORT, "spike_times").collect())
     assert spikes.height > 0

@@ -42,7 +42,14 @@ from ..nwb import NWBReader, TableReader
 from ..nwb.names import session_table, table_reader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
 from ..sources import Source, read_workers
-from ..store import CacheMode, NWBStore, layout_reader, open_stores, read_layout_spans
+from ..store import (
+    CacheMode,
+    NWBStore,
+    SpanRead,
+    layout_reader,
+    open_stores,
+    read_layout_spans,
+)
 from ..util.fanout import fan_out
 from ..util.memo import cached_property
 from .aliases import translate
@@ -391,16 +398,21 @@ def _from_index(parts: list[TablePart], columns: list[str], predicate: pl.Expr |
 def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[str],
                      rest: list[str], plan: _Plan) -> list[pl.DataFrame]:
     """``frame`` (rows the index kept, all files) completed with ``rest`` read from each
-    file for its rows, concurrently, in the files' order."""
+    file for its rows, in the files' order: straight from the data layouts the lab index
+    records, every file's bytes in one batch, or else through the file's table, concurrently."""
     by_source = frame.partition_by(NWB_PATH, as_dict=True, maintain_order=True)
     todo = [p for p in parts if (p.source,) in by_source]
+    laid = {p.source: reads for p in todo
+            if (reads := _layout_reads(p, by_source[(p.source,)], rest, plan)) is not None}
+    values = iter(read_layout_spans([r for reads in laid.values() for r in reads]))
+    frames = {src: by_source[(src,)].with_columns(
+        _spans_column(c, r, next(values), plan.schema[c]) for c, r in zip(rest, reads,
+                                                                         strict=True))
+        for src, reads in laid.items()}
     failures: dict[str, BaseException] = {}
 
     def read(part: TablePart) -> pl.DataFrame:
         rows = by_source[(part.source,)]
-        laid = _from_layouts(part, rows, rest, plan)
-        if laid is not None:
-            return rows.with_columns(**laid)
         reader = _FileRead(part, plan, None)
         try:
             return rows.with_columns(**reader.columns(rest, rows[TABLE_INDEX].to_numpy()))
@@ -409,20 +421,30 @@ def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[
             part.release()
 
     try:
-        frames, errors = fan_out(read, todo, key=lambda p: p.source,
+        opened, errors = fan_out(read, [p for p in todo if p.source not in laid],
+                                 key=lambda p: p.source,
                                  workers=read_workers(p.source for p in todo))
         if errors:
             raise next(iter(errors.values()))
+        frames.update(opened)
         return [frames[p.source].select(columns) for p in todo]
     finally:
         report_failures(failures, plan.options.errors, "could not be read", noun="columns")
 
 
-def _from_layouts(part: TablePart, rows: pl.DataFrame, rest: list[str], plan: _Plan
-                  ) -> dict[str, pl.Series] | None:
-    """``rest`` for ``rows`` of a file straight from the data layouts the lab index records
-    (the rows' bounds, the data's byte ranges), without opening the file's table; None when the
-    index does not hold them all (then the table is opened)."""
+def _spans_column(name: str, read: SpanRead, values: np.ndarray, dtype: pl.DataType
+                  ) -> pl.Series:
+    """The list column of a read's spans (one list a row)."""
+    offsets = np.concatenate([[0], np.cumsum(read.stops - read.starts)]).astype(np.int64)
+    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
+                     ).cast(dtype, strict=True)
+
+
+def _layout_reads(part: TablePart, rows: pl.DataFrame, rest: list[str], plan: _Plan
+                  ) -> list[SpanRead] | None:
+    """What reads ``rest`` for ``rows`` of a file straight from the data layouts the lab index
+    records (the rows' bounds, the data's byte ranges), without opening the file's table; None
+    when the index does not hold them all (then the table is opened)."""
     if not rest or any(c not in part.ragged or bounds_columns(c)[0] not in rows.columns
                        or c in plan.overrides or c in plan.as_json for c in rest):
         return None
@@ -430,7 +452,7 @@ def _from_layouts(part: TablePart, rows: pl.DataFrame, rest: list[str], plan: _P
     size = os.path.getsize(part.source) if src.is_local else part.size
     if size is None:
         return None
-    out = {}
+    reads = []
     for c in rest:
         where = f"{part.path}/{c}"
         start, stop = (rows[b].to_numpy() for b in bounds_columns(c))
@@ -439,11 +461,8 @@ def _from_layouts(part: TablePart, rows: pl.DataFrame, rest: list[str], plan: _P
                 (start >= 0) & (start <= stop) & (stop <= data.shape[0])).all():
             raise UnsafeReferenceError("the lab index's row bounds lie outside the data",
                                        source=part.source, path=where)
-        values = read_layout_spans(data, start, stop, src, where)
-        offsets = np.concatenate([[0], np.cumsum(stop - start)]).astype(np.int64)
-        arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
-        out[c] = pl.Series(c, arr).cast(plan.schema[c], strict=True)
-    return out
+        reads.append(SpanRead(data, start.astype(np.int64), stop.astype(np.int64), src, where))
+    return reads
 
 
 def _from_files(parts: list[TablePart], columns: list[str], predicate: pl.Expr | None,

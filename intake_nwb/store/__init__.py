@@ -21,12 +21,13 @@ from .open import (
     open_stores,
     relocate_url,
 )
-from .planning import index_bounds, read_layout_spans, read_rows, read_spans
+from .planning import SpanRead, index_bounds, read_layout_spans, read_rows, read_spans
 from .workers import OpenStore, StoreSpec, manager_for, remember
 
 __all__ = [
     "CacheMode", "ChunkCacheStore", "NWBStore", "OnStale", "OpenStore", "RowReader", "StoreSpec",
     "async_filesystem", "default_cache_dir", "index_bounds", "infos", "is_raw", "manager_for",
     "open_refs", "open_store", "open_stores", "read_rows", "read_spans", "relocate_url",
-    "layout_reader", "raw_rows", "read_inlined", "read_layout_spans", "remember", "row_reader"
+    "SpanRead", "layout_reader", "raw_rows", "read_inlined", "read_layout_spans", "remember",
+    "row_reader"
 ]

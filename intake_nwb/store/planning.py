@@ -16,8 +16,9 @@ pinning a larger block.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import zarr
@@ -111,25 +112,51 @@ async def _read_raw_spans(array: zarr.Array, starts: np.ndarray, stops: np.ndarr
                          lambda s, e, t: _read_raw_exact(array, s, e, t))
 
 
-def read_layout_spans(reader: RowReader, starts: np.ndarray, stops: np.ndarray,
-                      source: Source, where: str) -> np.ndarray:
+class SpanRead(NamedTuple):
     """Rows ``[start, stop)`` of each span of 1-D raw data laid out as ``reader`` says in
-    ``source``: a local file read by position, a remote one by byte ranges in one concurrent
-    batch (spans merged as for arrays, adjacent pieces fetched as one range)."""
-    starts = np.asarray(starts, dtype=np.int64)
-    stops = np.asarray(stops, dtype=np.int64)
-    total = int((stops - starts).sum()) if len(starts) else 0
-    if total == 0:
-        return np.empty(0, dtype=reader.dtype)
-    if source.is_local:
-        return reader.spans(starts, stops)
-    fs = async_filesystem(source)
-    return sync(_merged(starts, stops, total, reader.row_bytes,
-                        lambda s, e, t: _read_layout_exact(fs, source, reader, s, e, t, where)))
+    ``source`` (``where``: the data's path inside it, for errors)."""
+
+    reader: RowReader
+    starts: np.ndarray
+    stops: np.ndarray
+    source: Source
+    where: str
+
+
+def read_layout_spans(reads: Sequence[SpanRead]) -> list[np.ndarray]:
+    """The rows of each read: local files read by position, remote ones by byte ranges, all of
+    them in one concurrent batch (one round of requests for a lab's files, not one a file;
+    spans merged as for arrays, adjacent pieces fetched as one range)."""
+    out: list[np.ndarray] = []
+    remote: list[tuple[int, Callable[[], Awaitable[np.ndarray]]]] = []
+    for read in reads:
+        starts = np.asarray(read.starts, dtype=np.int64)
+        stops = np.asarray(read.stops, dtype=np.int64)
+        total = int((stops - starts).sum()) if len(starts) else 0
+        reader, source = read.reader, read.source
+        if total == 0:
+            out.append(np.empty(0, dtype=reader.dtype))
+        elif source.is_local:
+            out.append(reader.spans(starts, stops))
+        else:
+            fs = async_filesystem(source)
+            remote.append((len(out), functools.partial(
+                _merged, starts, stops, total, reader.row_bytes, functools.partial(
+                    _read_layout_exact, fs, source, reader, where=read.where))))
+            out.append(np.empty(0, dtype=reader.dtype))  # filled below
+    if remote:
+        for (i, _), values in zip(remote, sync(_gather([make for _, make in remote])),
+                                  strict=True):
+            out[i] = values
+    return out
+
+
+async def _gather(makes: Sequence[Callable[[], Awaitable[np.ndarray]]]) -> list[np.ndarray]:
+    return list(await asyncio.gather(*(make() for make in makes)))
 
 
 async def _read_layout_exact(fs: Any, source: Source, reader: RowReader, starts: np.ndarray,
-                             stops: np.ndarray, total: int, where: str) -> np.ndarray:
+                             stops: np.ndarray, total: int, *, where: str) -> np.ndarray:
     rows, nbytes = reader.chunk_rows, reader.row_bytes
     ranges: list[list[int]] = []  # [offset in the file, bytes, offset in the result]
     at = 0
