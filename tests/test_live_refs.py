@@ -84,11 +84,15 @@ def test_a_named_datatype_is_listed_not_fatal(tmp_path: Path) -> None:
     assert "fine/0" in whole["refs"]
 
 
-def test_a_remote_read_by_h5py_needs_no_other_thread(sessions: list[str]) -> None:
+@pytest.mark.parametrize("in_a_loop", [False, True], ids=["thread", "notebook-cell"])
+def test_a_remote_read_by_h5py_needs_no_other_thread(sessions: list[str],
+                                                     in_a_loop: bool) -> None:
     """h5py holds its global lock while it reads a remote file's bytes, and any thread may
     wait for that lock (freeing an h5py object does: a garbage collection in an event loop's
     thread). The bytes are fetched in the reading thread, so a loop stalled that way cannot
-    stall the read (before: a cold remote read stuck for good)."""
+    stall the read (before: a cold remote read stuck for good); also from a thread whose own
+    loop is running, as a notebook's cell runs inside the kernel's."""
+    import asyncio
     import threading
     import time
 
@@ -125,7 +129,11 @@ def test_a_remote_read_by_h5py_needs_no_other_thread(sessions: list[str]) -> Non
     with RangeHTTPServer(path.parent, latency=0.0) as web:
         src = Source.from_url(web.url_for(path.name))
         fobj = open_remote_hdf5(src, path.stat().st_size)
-        thread = threading.Thread(target=read, args=(fobj,))
+        async def cell() -> None:
+            read(fobj)
+
+        thread = threading.Thread(target=lambda: asyncio.run(cell()) if in_a_loop
+                                  else read(fobj))
         thread.start()
         thread.join(30)
     assert done["bytes"] == path.read_bytes()[100_000:101_000]

@@ -48,20 +48,25 @@ class _Loop:
 
 def in_thread(src: Source, fallback: Fetcher) -> Fetcher:
     """A fetcher of ``src``'s bytes ``[start, end)`` that runs in the calling thread;
-    ``fallback`` (the file object's own) where that cannot be: a synchronous filesystem
-    fetches in the calling thread already, and a thread running a loop (a notebook's) cannot
-    run another."""
+    ``fallback`` (the file object's own) for a synchronous filesystem, which fetches in the
+    calling thread already."""
     if not getattr(src.fs, "async_impl", False):
         return fallback
 
     def fetch(start: int, end: int) -> bytes:
-        if asyncio._get_running_loop() is not None:
-            return fallback(start, end)
         here = getattr(_local, "loop", None)
         if here is None:
             here = _local.loop = _Loop()
         fs = here.filesystem(src)
-        return here.loop.run_until_complete(fs._cat_file(src.fs_path, start=start, end=end))
+        # a notebook's cell runs inside the kernel's loop, which waits for this call anyway:
+        # it is set aside while this thread's own loop fetches
+        outer = asyncio._get_running_loop()
+        asyncio._set_running_loop(None)
+        try:
+            return here.loop.run_until_complete(fs._cat_file(src.fs_path, start=start,
+                                                             end=end))
+        finally:
+            asyncio._set_running_loop(outer)
 
     return fetch
 
