@@ -178,8 +178,8 @@ def _group(state: _State, group: h5py.Group, zpath: str, deep: bool = True) -> N
             kind = "named datatype" if info.type == h5py.h5o.TYPE_NAMED_DATATYPE else info.type
             state.skip("/" + child_path, f"HDF5 object of type {kind}: not representable")
             continue
-        state.seen[token] = "/" + child_path  # its first path, as the walk meets it
         if not deep:  # listed now, translated when asked for
+            state.seen[token] = "/" + child_path  # its first path, as the walk meets it
             members.append(name)
             state.pending.add(child_path)
             continue
@@ -188,6 +188,7 @@ def _group(state: _State, group: h5py.Group, zpath: str, deep: bool = True) -> N
         except Exception as exc:  # noqa: BLE001
             state.skip("/" + child_path, f"cannot open object: {exc}")
             continue
+        state.seen[token] = "/" + child_path
         if info.type == h5py.h5o.TYPE_GROUP:
             members.append(name)
             _group(state, obj, child_path)
