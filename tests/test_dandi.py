@@ -160,6 +160,32 @@ def test_get_df_over_dandi_sources_equals_local_files(archive: dict[str, Any],
     assert remote.drop("_nwb_path").equals(local.drop("_nwb_path"))
 
 
+def test_a_process_that_read_dandi_assets_exits_cleanly(archive: dict[str, Any],
+                                                        tmp_path: Path) -> None:
+    """A catalog built and read over the DANDI API (h5py's reads fetched in its threads, each
+    with its own loop and the sessions made for it) leaves no client session open: nothing on
+    stderr, also once every object is collected."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import gc
+        import intake
+        from intake_nwb.dandi import dandi_catalog
+        path = dandi_catalog({DANDISET!r}, {archive["version"]!r}, {str(tmp_path / "c.yaml")!r},
+                             api_url={archive["server"].api_url!r}, progress=False)
+        print(intake.open_catalog(path).units.read().height)
+        gc.collect()  # an unclosed session warns when it is collected
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(intake_nwb.__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0 and int(out.stdout) > 0, out.stderr
+    assert out.stderr == "", out.stderr
+
+
 def test_unknown_dandiset_version_and_asset(archive: dict[str, Any], tmp_path: Path) -> None:
     srv, version = archive["server"], archive["version"]
     with pytest.raises(DandiNotFoundError, match="no dandiset 999999"):

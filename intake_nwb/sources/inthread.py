@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import fsspec
 
+from .sessions import close_all, close_this_loop, detach_finalizers
 from .source import Source
 
 Fetcher = Callable[[int, int], bytes]
@@ -72,43 +73,15 @@ def in_thread(src: Source, fallback: Fetcher) -> Fetcher:
 
 
 def _close(loop: asyncio.AbstractEventLoop, fss: dict[str, fsspec.AbstractFileSystem]) -> None:
-    """Close a finished thread's sessions, then its loop (best effort: never raises)."""
+    """Close a finished thread's sessions (its filesystems', and those made for its loop by
+    :mod:`.sessions`: a DANDI asset's reads), then its loop (best effort: never raises)."""
     with contextlib.suppress(Exception):
-        if fss and not loop.is_running() and asyncio._get_running_loop() is None:
-            loop.run_until_complete(close_all(list(fss.values())))
+        if not loop.is_running() and asyncio._get_running_loop() is None:
+            loop.run_until_complete(_close_all(list(fss.values())))
     with contextlib.suppress(Exception):
         if not loop.is_running():
             loop.close()
 
 
-async def close_all(fss: list[fsspec.AbstractFileSystem]) -> None:
-    """:func:`close_sessions` of each, concurrently (errors ignored)."""
-    await asyncio.gather(*(close_sessions(fs) for fs in fss), return_exceptions=True)
-
-
-async def close_sessions(fs: fsspec.AbstractFileSystem) -> None:
-    """Close the client sessions of an asynchronous filesystem (http, gcsfs, s3fs, adlfs)."""
-    session = getattr(fs, "_session", None)  # http, gcsfs
-    if session is not None and hasattr(session, "close"):
-        await session.close()
-    s3 = getattr(fs, "_s3", None)  # s3fs
-    if s3 is not None and hasattr(s3, "close"):
-        await s3.close()
-    for name in ("service_client", "credential"):  # adlfs (see detach_finalizers)
-        client = getattr(fs, name, None)
-        close = getattr(client, "close", None)
-        if close is not None and asyncio.iscoroutinefunction(close):
-            await close()
-
-
-def detach_finalizers(fs: fsspec.AbstractFileSystem) -> None:
-    """adlfs closes its clients in finalizers ``sync(fs.loop, ...)``; an asynchronous
-    instance's loop is None or one that no longer runs at exit: they could only raise "Loop is
-    not running" (with a traceback) or wait for good. They are detached;
-    :func:`close_sessions` closes those clients instead."""
-    from fsspec.asyn import sync
-
-    for finalizer in list(getattr(weakref.finalize, "_registry", {})):
-        info = finalizer.peek()
-        if info is not None and info[0] is fs and info[1] is sync and info[2]:
-            finalizer.detach()
+async def _close_all(fss: list[fsspec.AbstractFileSystem]) -> None:
+    await asyncio.gather(close_all(fss), close_this_loop(), return_exceptions=True)

@@ -3,7 +3,8 @@ and byte reads share its connections, retries and timeouts (:func:`~.http.fs_opt
 anonymous S3 filesystem per loop and endpoint for Zarr assets. All are closed at exit.
 
 fsspec's synchronous filesystems run on fsspec's IO loop and zarr's reads on zarr's: each loop
-gets its own, because an aiohttp session belongs to the loop it was made on.
+gets its own, because an aiohttp session belongs to the loop it was made on. Also how any
+asynchronous filesystem's clients are closed (:func:`close_sessions`).
 """
 
 from __future__ import annotations
@@ -63,21 +64,49 @@ def loop_s3(storage_options: dict[str, Any]) -> Any:
 
 
 def _close_loop(loop_ref: weakref.ref[asyncio.AbstractEventLoop]) -> None:
+    # a loop that does not run at exit is a thread's own (.inthread): closed with its thread
     loop = loop_ref()
-    if loop is None:
-        return
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close_this_loop(), loop).result(timeout=5)
+
+
+async def close_this_loop() -> None:
+    """Close the filesystems made for the running loop."""
+    loop = asyncio.get_running_loop()
     with _lock:
         fss = list(_by_loop.pop(loop, {}).values())
-    if fss and loop.is_running() and not loop.is_closed():
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(_close(fss), loop).result(timeout=5)
+    await close_all(fss)
 
 
-async def _close(fss: list[Any]) -> None:
-    for fs in fss:
-        session = getattr(fs, "_session", None)  # http
-        if session is not None:
-            await session.close()
-        s3 = getattr(fs, "_s3", None)  # s3fs
-        if s3 is not None:
-            await s3.close()
+async def close_all(fss: list[fsspec.AbstractFileSystem]) -> None:
+    """:func:`close_sessions` of each, concurrently (errors ignored)."""
+    await asyncio.gather(*(close_sessions(fs) for fs in fss), return_exceptions=True)
+
+
+async def close_sessions(fs: fsspec.AbstractFileSystem) -> None:
+    """Close the client sessions of an asynchronous filesystem (http, gcsfs, s3fs, adlfs)."""
+    session = getattr(fs, "_session", None)  # http, gcsfs
+    if session is not None and hasattr(session, "close"):
+        await session.close()
+    s3 = getattr(fs, "_s3", None)  # s3fs
+    if s3 is not None and hasattr(s3, "close"):
+        await s3.close()
+    for name in ("service_client", "credential"):  # adlfs (see detach_finalizers)
+        client = getattr(fs, name, None)
+        close = getattr(client, "close", None)
+        if close is not None and asyncio.iscoroutinefunction(close):
+            await close()
+
+
+def detach_finalizers(fs: fsspec.AbstractFileSystem) -> None:
+    """adlfs closes its clients in finalizers ``sync(fs.loop, ...)``; an asynchronous
+    instance's loop is None or one that no longer runs at exit: they could only raise "Loop is
+    not running" (with a traceback) or wait for good. They are detached;
+    :func:`close_sessions` closes those clients instead."""
+    from fsspec.asyn import sync
+
+    for finalizer in list(getattr(weakref.finalize, "_registry", {})):
+        info = finalizer.peek()
+        if info is not None and info[0] is fs and info[1] is sync and info[2]:
+            finalizer.detach()

@@ -14,7 +14,7 @@ import fsspec
 from zarr.core.sync import sync
 
 from ..sources import Source
-from ..sources.inthread import close_all, detach_finalizers
+from ..sources.sessions import close_all, detach_finalizers
 from ..sources.source import gather_infos
 
 _async_fss: dict[str, fsspec.AbstractFileSystem] = {}
