@@ -258,6 +258,34 @@ def test_remote_files_kept_open_are_bounded_by_bytes(sessions: list[str],
         assert sum(r._h5 is not None for r in refs) == 1
 
 
+def test_a_cold_read_describes_each_file_while_it_is_open(sessions: list[str],
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Each file's table is described as soon as the file is open (and its metadata as soon as
+    it is open, for get_metadata_df): with room for one open file, none is opened twice (its
+    requests and memory are not paid again), locally and over HTTP."""
+    from intake_nwb.refs import live
+    from tests.support.http_server import RangeHTTPServer
+
+    opened: list[str] = []
+    real = live.LiveReferences._open
+
+    def counting(self: LiveReferences) -> Any:
+        opened.append(self.source.url)
+        return real(self)
+
+    monkeypatch.setattr(live, "MAX_OPEN_FILES", 1)
+    monkeypatch.setattr(live.LiveReferences, "_open", counting)
+    with RangeHTTPServer(Path(sessions[0]).parent) as web:
+        for files in (sessions, [web.url_for(Path(s).name) for s in sessions]):
+            opened.clear()
+            assert intake_nwb.get_df(files, "/units").height == 5 + 6 + 7
+            assert sorted(opened) == sorted(files)
+            opened.clear()
+            assert intake_nwb.get_metadata_df(files).height == 3
+            assert sorted(opened) == sorted(files)
+
+
 def test_a_hostile_file_read_cold_is_held_to_the_reference_limits(tmp_path: Path) -> None:
     """A node translated as it is read meets the checks a reference file would: a chunk
     declared beyond max_chunk_bytes is refused, naming the file and the array."""

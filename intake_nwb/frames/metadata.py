@@ -13,7 +13,7 @@ from ..nwb import NWBReader
 from ..nwb.metadata import LIST_FIELDS, SESSION_FIELDS, SUBJECT_FIELDS, TIME_FIELDS, read_metadata
 from ..sources import read_workers
 from ..store import NWBStore, open_stores
-from ..util.fanout import fan_out
+from ..util.fanout import Visits, fan_out
 from .aliases import translate
 from .schema import NWB_PATH, TABLE_INDEX, TABLE_PATH
 
@@ -53,18 +53,26 @@ def get_metadata_df(sources: Any = None, *, progress: bool | None = None,
     lazynwb = {k: kwargs.pop(k) for k in list(kwargs) if k in ("nwb_path_or_paths",
                                                               "disable_progress")}
     args = translate(lazynwb, sources=sources, progress=progress)
-    stores = open_stores(args["sources"], errors=errors, **config.open_kwargs(
+    read = _reader()
+    stores = open_stores(args["sources"], errors=errors, visit=read, **config.open_kwargs(
         progress=args["progress"], **kwargs))
-    df = read_sessions(stores, errors=errors)
+    df = read_sessions(stores, errors=errors, read=read)
     if config.wants_pandas(as_pandas, as_polars):
         return df.to_pandas()
     return df
 
 
-def read_sessions(stores: Sequence[NWBStore], *, errors: Errors = "raise") -> pl.DataFrame:
-    """The metadata of files already open, one row each (in their order)."""
-    rows, failures = fan_out(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
-                             stores, key=lambda s: s.source,
+def _reader() -> Visits[NWBStore, dict[str, Any]]:
+    return Visits(lambda s: {**read_metadata(NWBReader(s)), NWB_PATH: s.source},
+                  key=lambda s: s.source)
+
+
+def read_sessions(stores: Sequence[NWBStore], *, errors: Errors = "raise",
+                  read: Visits[NWBStore, dict[str, Any]] | None = None) -> pl.DataFrame:
+    """The metadata of files already open, one row each (in their order); ``read``: those
+    read already, as they were opened."""
+    read = read or _reader()
+    rows, failures = fan_out(read.result, stores, key=lambda s: s.source,
                              workers=read_workers(s.source for s in stores))
     report_failures(failures, errors, "had unreadable metadata")
     return metadata_frame(list(rows.values()))

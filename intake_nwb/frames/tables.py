@@ -50,7 +50,7 @@ from ..store import (
     open_stores,
     read_layout_spans,
 )
-from ..util.fanout import fan_out
+from ..util.fanout import Visits, fan_out
 from ..util.memo import cached_property
 from .aliases import translate
 from .schema import (
@@ -519,22 +519,33 @@ def _indexed_rows(parts: list[TablePart], plan: _Plan, indexed: IndexedColumns |
 def open_parts(sources: Any, table_path: str, *, errors: Errors = "raise",
                resolve_regions: bool = False, exact_path: bool = False, **open_kwargs: Any
                ) -> list[TablePart]:
-    """Open every source and describe its table (files that fail follow ``errors``)."""
-    stores = open_stores(sources, errors=errors, **open_kwargs)
+    """Open every source and describe its table as soon as it is open (files that fail follow
+    ``errors``)."""
+    described = _describer(table_path, resolve_regions, exact_path)
+    stores = open_stores(sources, errors=errors, visit=described, **open_kwargs)
     return parts_of(stores, table_path, errors=errors, resolve_regions=resolve_regions,
-                    exact_path=exact_path)
+                    exact_path=exact_path, described=described)
+
+
+def _describer(table_path: str, resolve_regions: bool, exact_path: bool
+               ) -> Visits[NWBStore, TablePart]:
+    def describe(store: NWBStore) -> TablePart:
+        reader = table_reader(NWBReader(store), table_path, exact=exact_path)
+        return TablePart.of(reader, resolve_regions)  # type: ignore[arg-type]
+
+    return Visits(describe, key=lambda s: s.source)
 
 
 def parts_of(stores: Sequence[NWBStore], table_path: str, *, errors: Errors = "raise",
-             resolve_regions: bool = False, exact_path: bool = False) -> list[TablePart]:
+             resolve_regions: bool = False, exact_path: bool = False,
+             described: Visits[NWBStore, TablePart] | None = None) -> list[TablePart]:
     """Each open file's part of a table; ``table_path`` may be a short name, resolved in each
     file (:mod:`intake_nwb.nwb.names`: a TimeSeries is read as a table too). Remote files are
-    described concurrently (one translated as it is read may fetch its table's metadata)."""
-    def describe(item: tuple[int, NWBStore]) -> TablePart:
-        reader = table_reader(NWBReader(item[1]), table_path, exact=exact_path)
-        return TablePart.of(reader, resolve_regions)  # type: ignore[arg-type]
-
-    found, failed = fan_out(describe, list(enumerate(stores)), key=lambda item: item[0],
+    described concurrently (one translated as it is read may fetch its table's metadata);
+    ``described``: those described already, as they were opened."""
+    described = described or _describer(table_path, resolve_regions, exact_path)
+    found, failed = fan_out(lambda item: described.result(item[1]), list(enumerate(stores)),
+                            key=lambda item: item[0],
                             workers=read_workers(s.source for s in stores))
     failures: dict[str, BaseException] = {}
     for i, store in enumerate(stores):

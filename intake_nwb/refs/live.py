@@ -34,9 +34,10 @@ from .remote import LayoutHint, open_remote_hdf5, prefetch
 from .translate import _URL_REF, Options, _State, translate_node
 from .validate import Confinement, check_json
 
-#: files are kept open between the steps of live translation; beyond this many local ones (file
-#: descriptors) or remote ones holding this many bytes of metadata, the least recently used
-#: idle one is closed (and opened again when it is needed: a remote one costs requests again)
+#: files are kept open between the steps of live translation; beyond this many of a kind (file
+#: descriptors; an open file's HDF5 structures, ~0.6 MB) or remote ones holding this many bytes
+#: of metadata, the least recently used idle one is closed (and opened again when it is
+#: needed: a remote one costs requests again)
 MAX_OPEN_FILES = 64
 MAX_OPEN_REMOTE_BYTES = 512 * 2**20
 # per kind (local, remote): id -> (the references, the bytes they hold)
@@ -115,8 +116,8 @@ class LiveReferences(Mapping[str, Any]):
             table.move_to_end(id(self))
             evicted = []
             total = 0 if local else sum(n for _, n in table.values())
-            while len(table) > 1 and (len(table) > MAX_OPEN_FILES if local
-                                      else total > MAX_OPEN_REMOTE_BYTES):
+            while len(table) > 1 and (len(table) > MAX_OPEN_FILES
+                                      or not local and total > MAX_OPEN_REMOTE_BYTES):
                 ref, n = table.popitem(last=False)[1]
                 evicted.append(ref)
                 total -= n

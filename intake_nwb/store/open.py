@@ -353,7 +353,8 @@ def _from_memory(store: Any, references: Mapping[str, Any] | Hierarchy) -> zarr.
 
 
 def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = None,
-                errors: str = "raise", progress: bool | None = False, **kwargs: Any
+                errors: str = "raise", progress: bool | None = False,
+                visit: Callable[[NWBStore], Any] | None = None, **kwargs: Any
                 ) -> list[NWBStore]:
     """Open many sources concurrently (staleness checks and first-use indexing overlap).
 
@@ -361,13 +362,19 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
     when one is given; otherwise they are read through references translated as the read goes
     (:func:`open_live`: a table's nodes, not the whole file), and nothing is written.
     Failures follow ``errors`` (see :func:`intake_nwb.index`); the order of ``sources`` is kept.
+    ``visit(store)``: called on each store as soon as it is open, in the same worker (what a
+    read wants of every file is done while the file is open: a file read live is then never
+    opened again for it; ``visit`` keeps its own results and errors).
     """
     srcs = list(sources) if _all_sources(sources) else expand(sources, storage_options)
     refs_dir = kwargs.get("refs_dir")
 
     def open_one(src: Source, indexed: str | None = None) -> NWBStore:
         # keyed options ({"s3": ..., "dandi": ...}) reach the data a reference file names too
-        return _open_source(src, indexed, storage_options=storage_options, **kwargs)
+        store = _open_source(src, indexed, storage_options=storage_options, **kwargs)
+        if visit is not None:
+            visit(store)
+        return store
 
     def open_or_defer(src: Source) -> NWBStore | None:
         info = None if src.is_local or src.is_refs_json else src.info()
@@ -375,6 +382,8 @@ def open_stores(sources: Any, *, storage_options: Mapping[str, Any] | None = Non
         if found is None and refs_dir is None:
             live = open_live(src, kwargs.get("cache"), kwargs.get("cache_dir"), info)
             if live is not None:
+                if visit is not None:
+                    visit(live)
                 return live
         if found is None and src.is_local and len(srcs) > 1:
             return None  # indexed with the others below

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..config import config
 
@@ -66,3 +66,28 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], *, key: Callable[[T], Hash
             pool.shutdown(wait=True, cancel_futures=True)
     order = [key(item) for item in todo]
     return {k: results[k] for k in order if k in results}, failures
+
+
+class Visits(Generic[T, R]):
+    """``fn`` applied to items as they come (a ``visit`` callback, e.g. of
+    :func:`intake_nwb.store.open_stores`: while each file is open), each outcome kept by
+    ``key``; :meth:`result` gives it back (raising a failure then), or applies ``fn`` to an
+    item never visited."""
+
+    def __init__(self, fn: Callable[[T], R], key: Callable[[T], Hashable]):
+        self.fn, self.key = fn, key
+        self._done: dict[Hashable, tuple[bool, Any]] = {}
+
+    def __call__(self, item: T) -> None:
+        try:
+            self._done[self.key(item)] = (True, self.fn(item))
+        except Exception as exc:  # noqa: BLE001 - kept; raised where the result is asked for
+            self._done[self.key(item)] = (False, exc)
+
+    def result(self, item: T) -> R:
+        ok, value = self._done.get(self.key(item), (None, None))
+        if ok is None:
+            return self.fn(item)
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
