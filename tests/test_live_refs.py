@@ -286,6 +286,41 @@ def test_a_cold_read_describes_each_file_while_it_is_open(sessions: list[str],
             assert sorted(opened) == sorted(files)
 
 
+def test_remote_files_are_translated_a_few_at_a_time(sessions: list[str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read live over HTTP, at most REMOTE_TRANSLATIONS files are in h5py at once (more only
+    queue for its lock and the GIL, and open more connections at once)."""
+    import threading
+    import time
+
+    from intake_nwb.refs import live, remote
+    from tests.support.http_server import RangeHTTPServer
+
+    inside, most, lock = 0, 0, threading.Lock()
+    real = live.translate_node
+
+    def counting(*args: Any) -> None:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        try:
+            time.sleep(0.01)  # long enough for the other threads to come in
+            real(*args)
+        finally:
+            with lock:
+                inside -= 1
+
+    monkeypatch.setattr(live, "translate_node", counting)
+    for copy in range(3):  # nine files: eight after the one translated whole for the hint
+        for s in sessions:
+            shutil.copy(s, tmp_path / f"{copy}-{Path(s).name}")
+    with RangeHTTPServer(tmp_path) as web, config.set(max_workers=8):
+        urls = [web.url_for(p.name) for p in sorted(tmp_path.glob("*.nwb"))]
+        assert intake_nwb.get_df(urls, "/units").height == 3 * (5 + 6 + 7)
+    assert 1 <= most <= remote.REMOTE_TRANSLATIONS
+
+
 def test_a_hostile_file_read_cold_is_held_to_the_reference_limits(tmp_path: Path) -> None:
     """A node translated as it is read meets the checks a reference file would: a chunk
     declared beyond max_chunk_bytes is refused, naming the file and the array."""

@@ -6,7 +6,6 @@ import concurrent.futures as cf
 import contextlib
 import dataclasses
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from ..sources import HEAD_BYTES, Source, expand, file_identity, identity_matche
 from ..util.fanout import fan_out
 from ..util.processes import ProcessWorkers
 from . import cache
-from .remote import LayoutHint, open_remote_hdf5, prefetch
+from .remote import LayoutHint, open_remote_hdf5, prefetch, translating
 from .translate import DEFAULT_INLINE_THRESHOLD, DEFAULT_SUBCHUNK_BYTES, Options, translate
 
 
@@ -112,13 +111,6 @@ def index_sources(srcs: list[Source], *, refs_dir: str | os.PathLike[str] | None
             {**failures, **failed, **lost})
 
 
-#: remote files translated at once (their metadata are fetched before, concurrently): more
-#: only queue for h5py's lock and the GIL, burning CPU (50 files at 30 ms a request, a cold
-#: table read, medians of 3: 3.7 s with 1 at once, 3.6 s with 2, 4.5 s with 3, 4.4-5.1 s with
-#: no limit: 16 threads)
-REMOTE_TRANSLATIONS = 2
-_translating = threading.BoundedSemaphore(REMOTE_TRANSLATIONS)
-
 #: local files a worker process must have to pay for its start (~0.5 s of imports; a small
 #: session translates in ~30 ms)
 FILES_PER_PROCESS = 24
@@ -187,7 +179,7 @@ def index_one(url: str, storage_options: Mapping[str, Any] | None, path: str,
                 prefetch(src, fobj, hint.windows)
                 if needs_no_references(src.kind(info, head=fobj.read(HEAD_BYTES)), url):
                     return url
-                with _translating:
+                with translating:
                     meta = translate_source(src, src.identity(info), options or Options(),
                                             fobj=fobj)
                 hint.record(fobj)

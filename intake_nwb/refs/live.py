@@ -13,6 +13,7 @@ is opened again). Nothing is written: :func:`intake_nwb.index` and catalogs keep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import weakref
@@ -30,7 +31,7 @@ from ..errors import (
     UnsafeReferenceError,
 )
 from ..sources import Source
-from .remote import LayoutHint, open_remote_hdf5, prefetch
+from .remote import LayoutHint, open_remote_hdf5, prefetch, translating
 from .translate import _URL_REF, Options, _State, translate_node
 from .validate import Confinement, check_json
 
@@ -44,6 +45,7 @@ MAX_OPEN_REMOTE_BYTES = 512 * 2**20
 _open: dict[bool, OrderedDict[int, tuple[weakref.ref[LiveReferences], int]]] = {
     True: OrderedDict(), False: OrderedDict()}
 _open_lock = threading.Lock()
+_UNLIMITED = contextlib.nullcontext()  # local files: one thread reads them (read_workers)
 
 
 class LiveReferences(Mapping[str, Any]):
@@ -168,7 +170,9 @@ class LiveReferences(Mapping[str, Any]):
                 refs = self._state.refs
                 known = len(refs.written)
                 try:
-                    translate_node(self._state, self._file(), zpath)
+                    h5 = self._file()  # (re)opened, its metadata prefetched, outside the limit
+                    with translating if not self.source.is_local else _UNLIMITED:
+                        translate_node(self._state, h5, zpath)
                 except IntakeNWBError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - name the file and the path
