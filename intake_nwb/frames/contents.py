@@ -21,9 +21,8 @@ from ..nwb import NWBReader
 from ..nwb.info import attributes, internal_paths, path_info, walk
 from ..nwb.names import table_reader
 from ..nwb.tables import REFERENCE
-from ..sources import expand_one, read_workers
+from ..sources import expand_one, per_file
 from ..store import open_store, open_stores
-from ..util.fanout import fan_out
 from .schema import column_dtype
 
 Source = str | os.PathLike[str]
@@ -126,10 +125,8 @@ def consolidate_attrs(nwb_paths: Any, internal_path: str, exclude_private: bool 
     """
     path = "/" + internal_path.strip("/")
     stores = open_stores(nwb_paths, errors=errors, **config.open_kwargs(**open_kwargs))
-    found, failures = fan_out(lambda s: attributes(NWBReader(s), path,
-                                                   exclude_private=exclude_private),
-                              stores, key=lambda s: s.source,
-                              workers=read_workers(s.source for s in stores))
+    found, failures = per_file(lambda s: attributes(NWBReader(s), path,
+                                                    exclude_private=exclude_private), stores)
     report_failures(failures, errors, f"have no {path}")
     names = list(dict.fromkeys(k for attrs in found.values() for k in attrs))
     out: dict[str, dict[str, Any]] = {}

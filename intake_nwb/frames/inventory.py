@@ -12,9 +12,8 @@ import polars as pl
 from ..errors import Errors, report_failures
 from ..nwb import NWBReader
 from ..nwb.timeseries import timeseries_paths
-from ..sources import read_workers
+from ..sources import per_file
 from ..store import NWBStore, open_stores
-from ..util.fanout import fan_out
 from .tables import ScanOptions, parts_of, scan_parts
 
 #: the session tables every inventory has: path -> short name
@@ -53,8 +52,7 @@ def take_inventory(sources: Any, *, errors: Errors = "raise", progress: bool | N
         nwb = NWBReader(store)
         return nwb.tables, timeseries_paths(nwb)
 
-    found, failures = fan_out(look, stores, key=lambda s: s.source, progress=progress,
-                              desc="listing tables", workers=read_workers(s.source for s in stores))
+    found, failures = per_file(look, stores, progress=progress, desc="listing tables")
     report_failures(failures, errors, "could not be listed")
     tables: dict[str, list[NWBStore]] = {}
     series: dict[str, list[NWBStore]] = {}

@@ -11,9 +11,9 @@ from ..config import config
 from ..errors import Errors, report_failures
 from ..nwb import NWBReader
 from ..nwb.metadata import LIST_FIELDS, SESSION_FIELDS, SUBJECT_FIELDS, TIME_FIELDS, read_metadata
-from ..sources import read_workers
+from ..sources import per_file
 from ..store import NWBStore, open_stores
-from ..util.fanout import Visits, fan_out
+from ..util.fanout import Visits
 from .aliases import translate
 from .schema import NWB_PATH, TABLE_INDEX, TABLE_PATH
 
@@ -72,8 +72,7 @@ def read_sessions(stores: Sequence[NWBStore], *, errors: Errors = "raise",
     """The metadata of files already open, one row each (in their order); ``read``: those
     read already, as they were opened."""
     read = read or _reader()
-    rows, failures = fan_out(read.result, stores, key=lambda s: s.source,
-                             workers=read_workers(s.source for s in stores))
+    rows, failures = per_file(read.result, stores)
     report_failures(failures, errors, "had unreadable metadata")
     return metadata_frame(list(rows.values()))
 

@@ -46,9 +46,8 @@ from ..errors import Errors, IntakeNWBError, report_failures
 from ..nwb.file import NWBReader
 from ..nwb.metadata import read_metadata
 from ..nwb.timeseries import TIME, TimeSeriesReader, find_timeseries
-from ..sources import read_workers
+from ..sources import per_file
 from ..store import CacheMode, NWBStore, open_stores
-from ..util.fanout import fan_out
 from .indexes import TimeIndex
 from .tables import NWB_PATH
 from .timeseries import Chunks, open_nwb_reader, timeseries_dataarray
@@ -117,8 +116,7 @@ def get_timeseries_across(sources: Any, path: str | None = None, *, search: str 
         return timeseries_dataarray(TimeSeriesReader(nwb, found), spec, chunks=chunks,
                                     scaled=scaled)
 
-    arrays, failures = fan_out(one, stores, key=lambda s: s.source,
-                               workers=read_workers(s.source for s in stores))
+    arrays, failures = per_file(one, stores)
     report_failures(failures, errors, f"have no TimeSeries {path or search!r}")
     if not arrays:
         raise IntakeNWBError(f"no file has the TimeSeries {path or search!r}")

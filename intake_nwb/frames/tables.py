@@ -41,7 +41,7 @@ from ..errors import (
 from ..nwb import NWBReader, TableReader
 from ..nwb.names import session_table, table_reader
 from ..nwb.tables import COMPOUND, ENUM, REGION, TSREF, ColumnData
-from ..sources import Source, read_workers
+from ..sources import Source, per_file, read_workers
 from ..store import (
     CacheMode,
     NWBStore,
@@ -421,9 +421,7 @@ def _rest_from_files(parts: list[TablePart], frame: pl.DataFrame, columns: list[
             part.release()
 
     try:
-        opened, errors = fan_out(read, [p for p in todo if p.source not in laid],
-                                 key=lambda p: p.source,
-                                 workers=read_workers(p.source for p in todo))
+        opened, errors = per_file(read, [p for p in todo if p.source not in laid])
         if errors:
             raise next(iter(errors.values()))
         frames.update(opened)
@@ -490,8 +488,7 @@ def _from_files(parts: list[TablePart], columns: list[str], predicate: pl.Expr |
                 remaining -= frame.height
                 yield frame
             return
-        frames, errors = fan_out(lambda p: read(p, None), parts, key=lambda p: p.source,
-                                 workers=read_workers(p.source for p in parts))
+        frames, errors = per_file(lambda p: read(p, None), parts)
         if errors:
             raise next(iter(errors.values()))
         yield from frames.values()

@@ -14,11 +14,12 @@ from .source import (
     expand,
     expand_one,
     identities,
+    per_file,
     read_workers,
 )
 
 __all__ = ["HEAD_BYTES", "REFS_JSON_SUFFIXES", "Source", "expand", "expand_one", "file_identity",
-           "fs_options", "identities", "identity_matches", "read_workers"]
+           "fs_options", "identities", "identity_matches", "per_file", "read_workers"]
 
 # dandi:// without reinstalling (installed copies declare it as an fsspec.specs entry point);
 # a "dandi" implementation known before (dandifs) is left alone

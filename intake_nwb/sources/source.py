@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import fsspec
 from fsspec.core import split_protocol
@@ -33,6 +33,8 @@ from .identity import (
 
 SourceLike = "str | os.PathLike[str] | Source"
 K = TypeVar("K", bound=Hashable)
+F = TypeVar("F", bound="OfFile")
+R = TypeVar("R")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5 allows a user block before the superblock, at 0, 512, 1024, 2048, ...
 _SUPERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096)
@@ -65,6 +67,21 @@ def read_workers(urls: Iterable[str]) -> int:
     if all(_protocol(os.fspath(u)) == "file" for u in urls):
         return 1
     return config.max_workers
+
+
+class OfFile(Protocol):
+    """Something of one file (an open store, a table's part): its ``source`` URL."""
+
+    source: str
+
+
+def per_file(fn: Callable[[F], R], items: Sequence[F], **kwargs: Any
+             ) -> tuple[dict[str, R], dict[str, BaseException]]:
+    """:func:`~intake_nwb.util.fanout.fan_out` over items of files, keyed by their files, on
+    the threads those files call for (:func:`read_workers`); ``kwargs``: ``progress``,
+    ``desc``."""
+    return fan_out(fn, items, key=lambda x: x.source,
+                   workers=read_workers(x.source for x in items), **kwargs)
 
 
 def _options_for(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
