@@ -238,14 +238,46 @@ def test_a_cold_http_read_asks_each_file_once_and_writes_nothing(sessions: list[
 
 
 
-def test_remote_files_kept_open_are_bounded_by_bytes(sessions: list[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remote files kept open hold their metadata in memory: beyond MAX_OPEN_REMOTE_BYTES the
-    idle ones are closed, and opened again (and checked) when needed."""
+def test_a_file_in_use_is_closed_once_idle(sessions: list[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file over the bound but in use in another thread is left open, and closed by a later
+    step once it is idle (not forgotten open)."""
+    import threading
+
+    from intake_nwb.refs import live
+
+    monkeypatch.setattr(live, "MAX_OPEN_FILES", 1)
+    with config.set(max_workers=1):
+        first, second, third = (s.fs.references for s in open_stores(sessions))
+    first._file()  # open again: the others are closed
+    busy, release = threading.Event(), threading.Event()
+
+    def use() -> None:
+        with first._lock:
+            busy.set()
+            release.wait(10)
+
+    user = threading.Thread(target=use)
+    user.start()
+    busy.wait(10)
+    second._file()
+    assert first._h5 is not None and second._h5 is not None  # in use: not closed
+    release.set()
+    user.join()
+    third._file()
+    assert [r._h5 is not None for r in (first, second, third)] == [False, False, True]
+
+
+@pytest.mark.parametrize("bound", ["MAX_OPEN_REMOTE_BYTES", "MAX_OPEN_REMOTE_FILES"])
+def test_remote_files_kept_open_are_bounded(sessions: list[str], bound: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remote files kept open hold their metadata in memory: beyond MAX_OPEN_REMOTE_FILES or
+    MAX_OPEN_REMOTE_BYTES the idle ones are closed, and opened again (and checked) when
+    needed."""
     from intake_nwb.refs import live
     from tests.support.http_server import RangeHTTPServer
 
-    monkeypatch.setattr(live, "MAX_OPEN_REMOTE_BYTES", 1)
+    monkeypatch.setattr(live, bound, 1)
     with RangeHTTPServer(Path(sessions[0]).parent) as web, \
             config.set(max_workers=1):
         urls = [web.url_for(Path(s).name) for s in sessions]
@@ -256,6 +288,38 @@ def test_remote_files_kept_open_are_bounded_by_bytes(sessions: list[str],
         assert [p.n_rows for p in parts_of(stores, "/units")] == [5, 6, 7]
         assert web.stats()["head"] == 2  # the two closed were checked again when reopened
         assert sum(r._h5 is not None for r in refs) == 1
+
+
+def test_remote_metadata_reads_start_with_a_small_files_first_mib(sessions: list[str]) -> None:
+    """A small remote file is read from its first MiB (one request, where h5py's sequential
+    misses would each be a round trip); its layout hint holds only what was read of it, widened
+    as a miss would be; a big file is read miss by miss."""
+    from intake_nwb.refs import remote
+
+    data = bytes(range(256)) * (3 * 2**20 // 256)
+    fetched: list[tuple[int, int]] = []
+
+    def fetcher(a: int, b: int) -> bytes:
+        fetched.append((a, b))
+        return data[a:b]
+
+    cache = remote.HDF5MetadataCache(0, fetcher, len(data))
+    assert cache._fetch(0, 100) == data[:100]
+    assert cache._fetch(600_000, 600_010) == data[600_000:600_010]  # held: no request
+    assert fetched == [(0, remote.REMOTE_FIRST_READ)]
+    merged = remote._merge(cache.windows, remote.REMOTE_ALIGN)
+    assert merged == [(0, 69_632), (532_480, 667_648)]  # around the reads, +-64 KiB aligned
+    big = remote.HDF5MetadataCache(0, fetcher, remote.REMOTE_SMALL_FILE + 1)
+    fetched.clear()
+    big._fetch(0, 100)
+    assert fetched == [(0, 69_632)]
+
+    from tests.support.http_server import RangeHTTPServer
+    with RangeHTTPServer(Path(sessions[0]).parent, latency=0.01) as web:
+        url = web.url_for(Path(sessions[0]).name)
+        web.reset_stats()
+        assert intake_nwb.get_metadata_df([url]).height == 1
+        assert (web.stats()["head"], web.stats()["get"]) == (1, 1)
 
 
 def test_a_cold_read_describes_each_file_while_it_is_open(sessions: list[str],
