@@ -41,9 +41,10 @@ from .validate import Confinement, check_json
 #: bytes, the least recently used idle one is closed (and opened again when it is needed: a
 #: remote one costs a round trip again). A cold read is done with a file once it is described
 #: (``open_stores(visit=...)``): 200 remote files' units, 30 ms a request, peak RSS 358 MB with
-#: 64 remote files kept open, 267 MB with 8, in the same time and requests
+#: 64 remote files kept open, 267 MB with 8, 257 MB with 2, in the same time and requests (50
+#: files' trials: 236 MB with 8, 230 MB with 4 or 2)
 MAX_OPEN_FILES = 64
-MAX_OPEN_REMOTE_FILES = 8
+MAX_OPEN_REMOTE_FILES = 4
 MAX_OPEN_REMOTE_BYTES = 512 * 2**20
 # per kind (local, remote): id -> (the references, the bytes they hold)
 _open: dict[bool, OrderedDict[int, tuple[weakref.ref[LiveReferences], int]]] = {
