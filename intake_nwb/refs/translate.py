@@ -135,13 +135,24 @@ def translate_node(state: _State, h5file: h5py.File, zpath: str) -> None:
     members are listed (``state.members``, ``state.pending``), each translated when asked for.
     A dataset that cannot be represented is left out of its group's members."""
     state.file = h5file
-    obj = h5file[zpath] if zpath else h5file
+    obj = _open_object(h5file, zpath) if zpath else h5file
     state.pending.discard(zpath)
     if isinstance(obj, h5py.Group):
         _group(state, obj, zpath, deep=False)
     elif not _stored_dataset(state, obj, zpath):
         parent, _, name = zpath.rpartition("/")
         state.members[parent].remove(name)
+
+
+def _open_object(h5file: h5py.File, zpath: str) -> h5py.Group | h5py.Dataset:
+    """``h5file[zpath]`` as h5py builds it, without its per-call ``File`` object (a fifth of
+    opening a node: a file's metadata open ~20 of them)."""
+    oid = h5py.h5o.open(h5file.id, zpath.encode())
+    if isinstance(oid, h5py.h5g.GroupID):
+        return h5py.Group(oid)
+    if isinstance(oid, h5py.h5d.DatasetID):
+        return h5py.Dataset(oid, readonly=True)
+    return h5file[zpath]  # (named datatypes are listed as unsupported, never opened here)
 
 
 def _group(state: _State, group: h5py.Group, zpath: str, deep: bool = True) -> None:
@@ -232,6 +243,8 @@ def _link_entry(state: _State, name: str, source: str, path: str) -> dict[str, A
 
 def _attrs(state: _State, obj: h5py.HLObject, path: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if h5py.h5o.get_info(obj.id).num_attrs == 0:  # most datasets: no listing to build
+        return out
     for name in obj.attrs:
         try:
             value = obj.attrs[name]
