@@ -147,12 +147,9 @@ def translate_node(state: _State, h5file: h5py.File, zpath: str) -> None:
 def _open_object(h5file: h5py.File, zpath: str) -> h5py.Group | h5py.Dataset:
     """``h5file[zpath]`` as h5py builds it, without its per-call ``File`` object (a fifth of
     opening a node: a file's metadata open ~20 of them)."""
-    oid = h5py.h5o.open(h5file.id, zpath.encode())
-    if isinstance(oid, h5py.h5g.GroupID):
-        return h5py.Group(oid)
-    if isinstance(oid, h5py.h5d.DatasetID):
-        return h5py.Dataset(oid, readonly=True)
-    return h5file[zpath]  # (named datatypes are listed as unsupported, never opened here)
+    oid = h5py.h5o.open(h5file.id, zpath.encode())  # (listed members: groups and datasets)
+    return h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else \
+        h5py.Dataset(oid, readonly=True)
 
 
 def _group(state: _State, group: h5py.Group, zpath: str, deep: bool = True) -> None:
