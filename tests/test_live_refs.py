@@ -290,11 +290,15 @@ def test_remote_files_kept_open_are_bounded(sessions: list[str], bound: str,
         assert sum(r._h5 is not None for r in refs) == 1
 
 
-def test_remote_metadata_reads_start_with_a_small_files_first_mib(sessions: list[str]) -> None:
-    """A small remote file is read from its first MiB (one request, where h5py's sequential
-    misses would each be a round trip); its layout hint holds only what was read of it, widened
-    as a miss would be; a big file is read miss by miss."""
+def test_a_small_remote_file_is_fetched_before_h5py_reads_it(sessions: list[str],
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A small remote file with no layout hint has its first MiB fetched in one request before
+    h5py opens it (h5py's misses would each be a round trip, waited for holding h5py's global
+    lock); its layout hint holds only what was read of it, widened as a miss would be; a big
+    file is read miss by miss."""
     from intake_nwb.refs import remote
+    from tests.support.http_server import RangeHTTPServer
 
     data = bytes(range(256)) * (3 * 2**20 // 256)
     fetched: list[tuple[int, int]] = []
@@ -304,22 +308,35 @@ def test_remote_metadata_reads_start_with_a_small_files_first_mib(sessions: list
         return data[a:b]
 
     cache = remote.HDF5MetadataCache(0, fetcher, len(data))
+    cache.speculate(data[:remote.REMOTE_FIRST_READ])
     assert cache._fetch(0, 100) == data[:100]
-    assert cache._fetch(600_000, 600_010) == data[600_000:600_010]  # held: no request
-    assert fetched == [(0, remote.REMOTE_FIRST_READ)]
+    assert cache._fetch(600_000, 600_010) == data[600_000:600_010]
+    assert fetched == []  # held
     merged = remote._merge(cache.windows, remote.REMOTE_ALIGN)
     assert merged == [(0, 69_632), (532_480, 667_648)]  # around the reads, +-64 KiB aligned
-    big = remote.HDF5MetadataCache(0, fetcher, remote.REMOTE_SMALL_FILE + 1)
-    fetched.clear()
-    big._fetch(0, 100)
-    assert fetched == [(0, 69_632)]
 
-    from tests.support.http_server import RangeHTTPServer
+    in_h5py: list[tuple[int, int]] = []
+    real = remote.in_thread
+
+    def counting(src: Source, fallback: Any) -> Any:
+        fetch = real(src, fallback)
+
+        def inside(a: int, b: int) -> bytes:  # what h5py's reads fetch, holding its lock
+            in_h5py.append((a, b))
+            return fetch(a, b)
+        return inside
+
+    monkeypatch.setattr(remote, "in_thread", counting)
     with RangeHTTPServer(Path(sessions[0]).parent, latency=0.01) as web:
         url = web.url_for(Path(sessions[0]).name)
         web.reset_stats()
         assert intake_nwb.get_metadata_df([url]).height == 1
-        assert (web.stats()["head"], web.stats()["get"]) == (1, 1)
+        assert (web.stats()["head"], web.stats()["get"], in_h5py) == (1, 1, [])
+        monkeypatch.setattr(remote, "REMOTE_SMALL_FILE", 0)  # as if big: miss by miss
+        remote._hints.clear()  # (the read above left its layout as the directory's hint)
+        web.reset_stats()
+        assert intake_nwb.get_metadata_df([url]).height == 1
+        assert web.stats()["get"] == len(in_h5py) > 1
 
 
 def test_a_cold_read_describes_each_file_while_it_is_open(sessions: list[str],

@@ -8,12 +8,12 @@ missing bytes plus REMOTE_READ_BEHIND before and REMOTE_READ_AHEAD after (4 KiB 
 refetching what it holds), so a cluster costs one to three requests; reads of
 REMOTE_EXACT_READ bytes or more are data (inlined datasets), fetched exactly. Measured on a
 143 MB sample session: 9 GETs + 1 HEAD, 1.7 MB (fsspec's 1 MiB blockcache: 7 + 4 HEADs,
-6.3 MB); see benchmarks/README.md. A small file (up to REMOTE_SMALL_FILE) read with nothing
-known of its layout starts with its first REMOTE_FIRST_READ bytes in one request: its metadata
-are mostly there, and each of the strictly sequential misses that saves costs a round trip (a
-session of 1.3 MB: 7 GETs, 0.75 MB -> 1 GET, 1.0 MB). A big file's metadata are spread across
-it (pynwb writes data as it goes) and its first MiB saves no request (a 100 MB sample session:
-7 GETs either way).
+6.3 MB); see benchmarks/README.md. A small file (up to REMOTE_SMALL_FILE) with nothing known
+of its layout has its first REMOTE_FIRST_READ bytes fetched in one request before h5py opens
+it: its metadata are mostly there, each of the strictly sequential misses that saves costs a
+round trip (a session of 1.3 MB: 7 GETs, 0.75 MB -> 1 GET, 1.0 MB), and none of that wait
+holds h5py's global lock. A big file's metadata are spread across it (pynwb writes data as it
+goes) and its first MiB saves no request (a 100 MB sample session: 7 GETs either way).
 
 Files of one directory usually come from one pipeline and share their layout: after a file
 is indexed, the windows its metadata came from are kept as a hint for its directory, and the
@@ -30,6 +30,7 @@ from typing import Any
 
 import fsspec.caching
 
+from ..errors import IntakeNWBError
 from ..sources import Source
 from ..sources.inthread import in_thread
 from ..util.lru import LRU
@@ -59,23 +60,19 @@ class HDF5MetadataCache(fsspec.caching.BaseCache):
     metadata plus small inlined datasets) as non-overlapping pieces. A miss fetches the
     uncovered gap around it, widened by ``behind``/``ahead`` bytes and aligned to ``align``,
     but never into bytes already held; a read of ``exact`` bytes or more fetches just what is
-    missing. In a file of at most REMOTE_SMALL_FILE bytes, the first miss, with nothing held,
-    fetches at least the file's first ``first`` bytes. ``miss_count`` counts requests,
-    ``total_requested_bytes`` their bytes; ``windows`` what the windowed reads would have
-    fetched (the layout hint for the file's siblings: within the first read, only around what
-    was read of it).
+    missing. ``miss_count`` counts requests, ``total_requested_bytes`` their bytes;
+    ``windows`` what the windowed reads would have fetched (the layout hint for the file's
+    siblings: within bytes held by :meth:`speculate`, only around what was read of them).
     """
 
     name = "intake_nwb_hdf5"
 
     def __init__(self, blocksize: int, fetcher: Any, size: int, *,
                  behind: int = REMOTE_READ_BEHIND, ahead: int = REMOTE_READ_AHEAD,
-                 align: int = REMOTE_ALIGN, exact: int = REMOTE_EXACT_READ,
-                 first: int = REMOTE_FIRST_READ) -> None:
+                 align: int = REMOTE_ALIGN, exact: int = REMOTE_EXACT_READ) -> None:
         super().__init__(blocksize, fetcher, size)
         self.behind, self.ahead, self.align, self.exact = behind, ahead, max(1, align), exact
-        self.first = first if size is not None and size <= REMOTE_SMALL_FILE else 0
-        self._first_end = 0  # the end of the first read, once made
+        self._first_end = 0  # the end of the file's first bytes held by speculate()
         self._starts: list[int] = []
         self._pieces: list[bytes] = []
         self.windows: list[tuple[int, int]] = []
@@ -99,12 +96,7 @@ class HDF5MetadataCache(fsspec.caching.BaseCache):
                 a, b = first, min(stop, hi)
             else:
                 a, b = self._window(first, stop, lo, hi)
-                if not self._starts and a < self.first:  # nothing held: a small file's start
-                    a, b = 0, max(b, min(hi, self.first))
-                    self._first_end = b
-                    self.windows.append(self._window(start, stop, 0, b))
-                else:
-                    self.windows.append((a, b))
+                self.windows.append((a, b))
             data = self.fetcher(a, b)
             if len(data) != b - a:
                 raise OSError(f"short read: asked for bytes {a}-{b - 1}, got {len(data)}")
@@ -120,6 +112,14 @@ class HDF5MetadataCache(fsspec.caching.BaseCache):
     def held_bytes(self) -> int:
         """The bytes held."""
         return sum(len(p) for p in self._pieces)
+
+    def speculate(self, data: bytes) -> None:
+        """Hold ``data``, the file's first bytes, fetched before anything was read: only what
+        is read of them counts as the layout (``windows``). Nothing happens once bytes are
+        held."""
+        if not self._starts and data:
+            self._insert(0, data)
+            self._first_end = len(data)
 
     def seed(self, start: int, data: bytes) -> None:
         """Hold ``data`` (bytes from ``start``) unless some of them are held already."""
@@ -236,8 +236,21 @@ def _merge(windows: Any, gap: int) -> list[tuple[int, int]]:
 
 
 def prefetch(src: Source, fobj: Any, windows: list[tuple[int, int]]) -> None:
-    """Fetch ``windows`` of ``src`` concurrently into ``fobj``'s cache (best effort)."""
+    """Fetch ``windows`` of ``src`` concurrently into ``fobj``'s cache (best effort); with no
+    windows, a small file's first REMOTE_FIRST_READ bytes. Called before h5py reads ``fobj``:
+    waiting here holds no lock of h5py's."""
     size = fobj.size
+    if not windows:
+        if size is not None and 0 < size <= REMOTE_SMALL_FILE:
+            try:
+                data = src.fs.cat_file(src.fs_path, start=0, end=min(size, REMOTE_FIRST_READ))
+            except IntakeNWBError:
+                raise  # the server failed after retries, or ignored the range: named now
+            except Exception:  # noqa: BLE001 - an optimisation: h5py reads what it needs
+                return
+            if isinstance(data, bytes) and len(data) == min(size, REMOTE_FIRST_READ):
+                fobj.cache.speculate(data)
+        return
     windows = [(a, min(b, size)) for a, b in windows if a < size]
     if not windows:
         return
