@@ -242,13 +242,14 @@ def prefetch(src: Source, fobj: Any, windows: list[tuple[int, int]]) -> None:
     size = fobj.size
     if not windows:
         if size is not None and 0 < size <= REMOTE_SMALL_FILE:
+            end = min(size, REMOTE_FIRST_READ)
             try:
-                data = src.fs.cat_file(src.fs_path, start=0, end=min(size, REMOTE_FIRST_READ))
+                data = src.fs.cat_file(src.fs_path, start=0, end=end)
             except IntakeNWBError:
                 raise  # the server failed after retries, or ignored the range: named now
             except Exception:  # noqa: BLE001 - an optimisation: h5py reads what it needs
                 return
-            if isinstance(data, bytes) and len(data) == min(size, REMOTE_FIRST_READ):
+            if isinstance(data, bytes) and len(data) == end:
                 fobj.cache.speculate(data)
         return
     windows = [(a, min(b, size)) for a, b in windows if a < size]
